@@ -1,0 +1,3 @@
+module github.com/rtcscale/rtcscale
+
+go 1.26
