@@ -58,9 +58,9 @@ func newProfile(label string, period, k int, s seasons) *profile {
 	return &profile{label: label, period: period, k: k, m: s.day / 288, buf: make([]float64, k)}
 }
 
-func (p *profile) name() string     { return p.label }
-func (p *profile) fit([]float64)    {}
-func (p *profile) first() int       { return p.period }
+func (p *profile) name() string      { return p.label }
+func (p *profile) fit([]float64)     {}
+func (p *profile) first() int        { return p.period }
 func (p *profile) level(int) float64 { return 0 }
 
 func (p *profile) run(y []float64) {
