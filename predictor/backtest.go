@@ -54,7 +54,9 @@ type HorizonResult struct {
 type BacktestReport struct {
 	Step        time.Duration
 	Holdout     time.Duration
-	Periodicity Periodicity // as detected on the data before the holdout
+	// Periodicity is the label of the whole trace; each refit detects its
+	// own from the data so far, as Fit would have.
+	Periodicity Periodicity
 	Models      []string    // every model scored, in candidate order
 	Horizons    []HorizonResult
 }
@@ -121,7 +123,7 @@ func Backtest(y []float64, step time.Duration, opts BacktestOptions) (*BacktestR
 		}
 		hs[i] = int((h + step - 1) / step)
 	}
-	rep := &BacktestReport{Step: step, Holdout: time.Duration(hold) * step, Periodicity: DetectPeriodicity(y[:n-hold], step)}
+	rep := &BacktestReport{Step: step, Holdout: time.Duration(hold) * step, Periodicity: DetectPeriodicity(y, step)}
 	perModel := map[string][]scoreSum{}
 	chosen := make([]scoreSum, len(hs))
 	picks := make([]map[string]int, len(hs))

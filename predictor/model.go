@@ -137,3 +137,48 @@ func movingAverage(dst, y []float64, m int) []float64 {
 	}
 	return dst
 }
+
+// ensemble averages the expectations of its members: combining forecasts
+// whose errors differ is more accurate than most of them alone, and the
+// level correction then applies to the average.
+type ensemble struct{ ms []model }
+
+func (e ensemble) name() string { return "ensemble" }
+func (e ensemble) fit(y []float64) {
+	for _, m := range e.ms {
+		m.fit(y)
+	}
+}
+func (e ensemble) run(y []float64) {
+	for _, m := range e.ms {
+		m.run(y)
+	}
+}
+func (e ensemble) first() int {
+	f := 0
+	for _, m := range e.ms {
+		f = max(f, m.first())
+	}
+	return f
+}
+func (e ensemble) level(t int) float64 {
+	s := 0.0
+	for _, m := range e.ms {
+		s += m.level(t)
+	}
+	return s / float64(len(e.ms))
+}
+func (e ensemble) past(i int) float64 {
+	s := 0.0
+	for _, m := range e.ms {
+		s += m.past(i)
+	}
+	return s / float64(len(e.ms))
+}
+func (e ensemble) ahead(t, i int) float64 {
+	s := 0.0
+	for _, m := range e.ms {
+		s += m.ahead(t, i)
+	}
+	return s / float64(len(e.ms))
+}

@@ -60,7 +60,7 @@ func seasonsOf(step time.Duration) seasons {
 //     noise the single weekly sample keeps, so a daily series with noise
 //     does not pass for weekly.
 //
-// It needs 3 days for daily and 9 days for weekly; with less it answers the
+// It needs 3 days for daily and 2 weeks for weekly; with less it answers the
 // most it can tell.
 func DetectPeriodicity(y []float64, step time.Duration) Periodicity {
 	if checkStep(step) != nil {
@@ -87,8 +87,8 @@ func DetectPeriodicity(y []float64, step time.Duration) Periodicity {
 	if !(eProf < dailyGain*eLevel) {
 		return None
 	}
-	if len(x) < s.week+2*s.day {
-		return Daily
+	if len(x) < 2*s.week {
+		return Daily // not every day of the week seen twice yet
 	}
 	var eDay, eWeek float64
 	for t := s.week; t < len(x); t++ {

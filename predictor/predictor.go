@@ -179,9 +179,9 @@ func newTrial(y []float64, end int, step time.Duration, hs []int, opts Options) 
 func cleanFor(y []float64, per Periodicity, s seasons, scaleEnd int) []float64 {
 	switch per {
 	case Weekly:
-		return clean(y, s.week, 4, s, scaleEnd)
+		return clean(y, s.week, weeksBack, s, scaleEnd)
 	case Daily:
-		return clean(y, s.day, 7, s, scaleEnd)
+		return clean(y, s.day, daysBack, s, scaleEnd)
 	}
 	return clean(y, 0, 0, s, scaleEnd)
 }

@@ -66,7 +66,10 @@ func corrections(step time.Duration, isNaive bool) []corr {
 	}
 	halfLives := []float64{math.Inf(1)}
 	if !isNaive {
-		halfLives = append(halfLives, 0, float64(time.Hour)/float64(step), float64(4*time.Hour)/float64(step), float64(24*time.Hour)/float64(step))
+		for _, d := range []time.Duration{time.Hour, 4 * time.Hour, 24 * time.Hour} {
+			halfLives = append(halfLives, float64(d)/float64(step))
+		}
+		halfLives = append(halfLives, 0)
 	}
 	var cs []corr
 	for _, w := range wins {
@@ -166,6 +169,13 @@ func asymLoss(actual, forecast, under float64) float64 {
 	}
 }
 
+// How many past periods the seasonal profiles combine: a week of days, and
+// the five weeks a live history holds.
+const (
+	daysBack  = 7
+	weeksBack = 5
+)
+
 // candidates are the models worth trying on a series of this periodicity,
 // given n slots of history before the first origin scored.
 func candidates(p Periodicity, s seasons, n int) []model {
@@ -173,15 +183,25 @@ func candidates(p Periodicity, s seasons, n int) []model {
 	if p == None || n < 2*s.day {
 		return ms
 	}
-	ms = append(ms, newProfile("profile-daily", s.day, 7, s))
+	ms = append(ms, newProfile("profile-daily", s.day, daysBack, s))
 	weekly := p == Weekly && n >= s.week+s.day
 	if weekly {
-		ms = append(ms, newProfile("profile-weekly", s.week, 4, s))
+		ms = append(ms, newProfile("profile-weekly", s.week, weeksBack, s))
 	}
 	if !weekly || n >= 2*s.week {
 		ms = append(ms, newHoltWinters(s, weekly && n >= 2*s.week))
 	}
 	ms = append(ms, newHarmonic(s, weekly))
+	// The ensemble has its own members: models keep state along a series.
+	members := []model{newProfile("profile-daily", s.day, daysBack, s)}
+	if weekly {
+		members = []model{newProfile("profile-weekly", s.week, weeksBack, s)}
+	}
+	if !weekly || n >= 2*s.week {
+		members = append(members, newHoltWinters(s, weekly && n >= 2*s.week))
+	}
+	members = append(members, newHarmonic(s, weekly))
+	ms = append(ms, ensemble{members})
 	return ms
 }
 

@@ -86,7 +86,7 @@ func printReport(out io.Writer, name string, rep *predictor.BacktestReport) {
 			fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\t%.0f%%\t\t\n", hr.Horizon, m, 100*sc.WAPE, 100*sc.SMAPE, 100*sc.Under)
 		}
 		c := hr.Chosen
-		fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\t%.0f%%\t%.0f%%\t\n", hr.Horizon, "chosen", 100*c.WAPE, 100*c.SMAPE, 100*c.Under, 100*c.AboveUpper)
+		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%.1f%%\t%.0f%%\t%.0f%%\t\n", hr.Horizon, "chosen", 100*c.WAPE, 100*c.SMAPE, 100*c.Under, 100*c.AboveUpper)
 	}
 	tw.Flush()
 	for _, hr := range rep.Horizons {
