@@ -52,12 +52,12 @@ type HorizonResult struct {
 
 // BacktestReport is the outcome of Backtest.
 type BacktestReport struct {
-	Step        time.Duration
-	Holdout     time.Duration
+	Step    time.Duration
+	Holdout time.Duration
 	// Periodicity is the label of the whole trace; each refit detects its
 	// own from the data so far, as Fit would have.
 	Periodicity Periodicity
-	Models      []string    // every model scored, in candidate order
+	Models      []string // every model scored, in candidate order
 	Horizons    []HorizonResult
 }
 
