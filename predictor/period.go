@@ -90,7 +90,7 @@ func DetectPeriodicity(y []float64, step time.Duration) Periodicity {
 	if len(x) < 2*s.week {
 		return Daily // not every day of the week seen twice yet
 	}
-	var eDay, eWeek float64
+	var eDay, eWeek, sum float64
 	for t := s.week; t < len(x); t++ {
 		d := lagMean(x, t, s.day, 7)
 		w := lagMean(x, t, s.week, 4)
@@ -99,8 +99,11 @@ func DetectPeriodicity(y []float64, step time.Duration) Periodicity {
 		}
 		eDay += math.Abs(x[t] - d)
 		eWeek += math.Abs(x[t] - w)
+		sum += math.Abs(x[t])
 	}
-	if eWeek < weeklyGain*eDay {
+	// The gain must also matter: on a series that repeats exactly every day
+	// both errors are rounding noise.
+	if eWeek < weeklyGain*eDay && eDay-eWeek > 0.005*sum {
 		return Weekly
 	}
 	return Daily
