@@ -113,11 +113,13 @@ func (hw *holtWinters) smooth(x []float64) float64 {
 	// its day's mean over the start-up period; the weekly one: what is left.
 	days := m / D
 	for p := range D {
-		s := 0.0
-		for k := range days {
-			s += x[k*D+p] - mean(x[k*D:(k+1)*D])
+		hw.d[p] = 0
+	}
+	for k := range days {
+		dm := mean(x[k*D : (k+1)*D])
+		for p := range D {
+			hw.d[p] += (x[k*D+p] - dm) / float64(days)
 		}
-		hw.d[p] = s / float64(days)
 	}
 	for i := range m {
 		hw.l[i] = l0

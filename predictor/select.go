@@ -123,6 +123,13 @@ func forecasts(m model, o *observed, cs []corr, from, to int, hs []int, visit fu
 	bounded = !bounded
 	rs := make([]float64, len(cs))
 	fallback := make([]float64, len(cs))
+	damps := make([][]float64, len(hs))
+	for hi, h := range hs {
+		damps[hi] = make([]float64, len(cs))
+		for ci, c := range cs {
+			damps[hi][ci] = c.damp(h)
+		}
+	}
 	for t := from; t < min(to, n); t++ {
 		lvl := m.level(t)
 		for ci, c := range cs {
@@ -142,8 +149,8 @@ func forecasts(m model, o *observed, cs []corr, from, to int, hs []int, visit fu
 				continue
 			}
 			b := lvl + m.ahead(t, i)
-			for ci, c := range cs {
-				visit(t, hi, ci, correct(b, rs[ci], c.damp(h), fallback[ci]))
+			for ci, d := range damps[hi] {
+				visit(t, hi, ci, correct(b, rs[ci], d, fallback[ci]))
 			}
 		}
 	}
