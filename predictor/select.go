@@ -171,9 +171,8 @@ func correct(b, r, damp, fallback float64) float64 {
 func asymLoss(actual, forecast, under float64) float64 {
 	if e := actual - forecast; e > 0 {
 		return under * e
-	} else {
-		return -e
 	}
+	return forecast - actual
 }
 
 // How many past periods the seasonal profiles combine: a week of days, and
