@@ -21,9 +21,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"adapter": {"serve the custom and external metrics APIs from NATS load samples (in a cluster)", runAdapter},
-	"demo":    {"run everything on this machine: embedded NATS, a simulated fleet, the metrics APIs on localhost", runDemo},
-	"version": {"print the version", runVersion},
+	"adapter":  {"serve the custom and external metrics APIs from NATS load samples (in a cluster)", runAdapter},
+	"backtest": {"score the predictor's models on a load trace", runBacktest},
+	"demo":     {"run everything on this machine: embedded NATS, a simulated fleet, the metrics APIs on localhost", runDemo},
+	"version":  {"print the version", runVersion},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
