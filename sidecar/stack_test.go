@@ -87,7 +87,10 @@ func startStack(t *testing.T, namespace, pod string) *stack {
 			case s.samples <- smp:
 				return
 			default:
-				<-s.samples
+				select {
+				case <-s.samples:
+				default:
+				}
 			}
 		}
 	})
