@@ -144,6 +144,14 @@ func (s *stack) nextSampleAfter(t0 time.Time) sample.Sample {
 	}
 }
 
+// pollAfter returns the sample of the first poll that started at or after
+// t0: the second sample seen from t0 on, since the first may come from a
+// poll already under way.
+func (s *stack) pollAfter(t0 time.Time) sample.Sample {
+	s.t.Helper()
+	return s.nextSampleAfter(s.nextSampleAfter(t0).Time.Add(time.Millisecond))
+}
+
 // podValue asks the custom metrics API for a pod's metric as the HPA does.
 // found is false when the API answers 404 (no fresh sample).
 func (s *stack) podValue(namespace, pod, metric string) (v float64, found bool, err error) {
