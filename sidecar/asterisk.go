@@ -53,15 +53,7 @@ func (a *asterisk) Read(ctx context.Context) (Reading, error) {
 	if a.ami != nil {
 		return a.ami.coreShowChannels(ctx)
 	}
-	body, err := httpRequest(ctx, a.client, http.MethodGet, a.url, nil)
-	if err != nil {
-		return Reading{}, err
-	}
-	r, err := ParseAsteriskMetrics(body)
-	if err != nil {
-		return Reading{}, fmt.Errorf("asterisk metrics: %w", err)
-	}
-	return r, nil
+	return fetch(ctx, a.client, http.MethodGet, a.url, nil, "asterisk metrics", ParseAsteriskMetrics)
 }
 
 // ParseAsteriskMetrics parses res_prometheus's exposition:

@@ -22,15 +22,7 @@ func newJVB(o Options) (*jvb, error) { return &jvb{client: o.Client, url: o.URL}
 func (*jvb) Kind() sample.Kind { return sample.KindJVB }
 
 func (j *jvb) Read(ctx context.Context) (Reading, error) {
-	body, err := httpRequest(ctx, j.client, http.MethodGet, j.url, nil)
-	if err != nil {
-		return Reading{}, err
-	}
-	r, err := ParseJVBStats(body)
-	if err != nil {
-		return Reading{}, fmt.Errorf("jvb colibri stats: %w", err)
-	}
-	return r, nil
+	return fetch(ctx, j.client, http.MethodGet, j.url, nil, "jvb colibri stats", ParseJVBStats)
 }
 
 // colibriStats holds the fields of /colibri/stats that say how loaded the

@@ -51,15 +51,7 @@ func newKamailio(o Options) (*kamailio, error) {
 func (*kamailio) Kind() sample.Kind { return sample.KindKamailio }
 
 func (k *kamailio) Read(ctx context.Context) (Reading, error) {
-	body, err := httpRequest(ctx, k.client, http.MethodPost, k.url, k.request)
-	if err != nil {
-		return Reading{}, err
-	}
-	r, err := k.parse(body)
-	if err != nil {
-		return Reading{}, fmt.Errorf("kamailio %s: %w", k.method, err)
-	}
-	return r, nil
+	return fetch(ctx, k.client, http.MethodPost, k.url, k.request, "kamailio "+k.method, k.parse)
 }
 
 // jsonRPCReply is a JSON-RPC 2.0 reply with its result left raw.
@@ -87,41 +79,33 @@ func (r *jsonRPCReply) decode(body []byte) (json.RawMessage, error) {
 // ParseKamailioStats parses the reply to stats.fetch("dialog:"). Its
 // dialog.active_dialogs (early dialogs included) is the calls gauge.
 func ParseKamailioStats(body []byte) (Reading, error) {
-	var reply jsonRPCReply
-	raw, err := reply.decode(body)
-	if err != nil {
-		return Reading{}, err
-	}
-	var stats struct {
-		Active *count `json:"dialog.active_dialogs"`
-	}
-	if err := json.Unmarshal(raw, &stats); err != nil {
-		return Reading{}, fmt.Errorf("dialog statistics: %w", err)
-	}
-	calls, err := required("dialog.active_dialogs (is the dialog module loaded with enable_stats=1?)", stats.Active)
-	if err != nil {
-		return Reading{}, err
-	}
-	return Reading{Gauges: []sample.Gauge{{Name: sample.GaugeCalls, Value: calls}}}, nil
+	return kamailioCalls(body, "dialog.active_dialogs", " (is the dialog module loaded with enable_stats=1?)")
 }
 
 // ParseKamailioDialogStats parses the reply to dlg.stats_active. Its "all"
 // (every dialog in the table not yet ended) is the calls gauge.
 func ParseKamailioDialogStats(body []byte) (Reading, error) {
+	return kamailioCalls(body, "all", "")
+}
+
+// kamailioCalls reads the calls gauge from field key of an RPC result.
+func kamailioCalls(body []byte, key, hint string) (Reading, error) {
 	var reply jsonRPCReply
 	raw, err := reply.decode(body)
 	if err != nil {
 		return Reading{}, err
 	}
-	var stats struct {
-		All *count `json:"all"`
+	var result map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &result); err != nil {
+		return Reading{}, fmt.Errorf("result: %w", err)
 	}
-	if err := json.Unmarshal(raw, &stats); err != nil {
-		return Reading{}, fmt.Errorf("dialog counts: %w", err)
+	v, ok := result[key]
+	if !ok || string(v) == "null" {
+		return Reading{}, fmt.Errorf("%s: %w%s", key, errNoValue, hint)
 	}
-	calls, err := required("all", stats.All)
-	if err != nil {
-		return Reading{}, err
+	var calls count
+	if err := calls.UnmarshalJSON(v); err != nil {
+		return Reading{}, fmt.Errorf("%s: %w", key, err)
 	}
-	return Reading{Gauges: []sample.Gauge{{Name: sample.GaugeCalls, Value: calls}}}, nil
+	return Reading{Gauges: []sample.Gauge{{Name: sample.GaugeCalls, Value: float64(calls)}}}, nil
 }

@@ -44,24 +44,11 @@ func TestKamailioEndToEnd(t *testing.T) {
 	}
 	kam := startKamailio()
 	rpc := fmt.Sprintf("http://127.0.0.1:%d/RPC", httpPort)
-	activeIs := func(want int) func() (bool, string) {
-		return func() (bool, string) {
-			n, err := kamailioActiveDialogs(rpc)
-			if err != nil {
-				return false, err.Error()
-			}
-			return n == want, fmt.Sprintf("%d active dialogs", n)
-		}
-	}
+	activeIs := countIs("active dialogs", func() (int, error) { return kamailioActiveDialogs(rpc) })
 	waitFor(t, "Kamailio up with no dialogs", activeIs(0))
 
 	st := startStack(t, namespace, pod)
-	src, err := sidecar.New(sample.KindKamailio, sidecar.Options{URL: rpc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.runSidecar(sidecar.Config{Source: src, Namespace: namespace, Pod: pod, Node: "node-1", Interval: interval})
-	st.waitPodValue(namespace, pod, sample.GaugeCalls, 0, true)
+	st.startSidecar(sample.KindKamailio, sidecar.Options{URL: rpc}, sidecar.Config{Namespace: namespace, Pod: pod, Node: "node-1", Interval: interval})
 
 	// sipp's UAS answers every call; the UAC holds up to `calls` calls
 	// open for an hour. Without -m, sipp aborts open calls with a BYE on
@@ -72,7 +59,7 @@ func TestKamailioEndToEnd(t *testing.T) {
 	waitFor(t, "Kamailio's active dialogs", activeIs(calls))
 
 	// The first poll that starts after Kamailio reports the calls
-	// publishes them: the sample after the first one seen from now on.
+	// publishes them.
 	s := st.pollAfter(time.Now())
 	if got := gauge(s, sample.GaugeCalls); got != calls {
 		t.Errorf("published calls = %v with %d dialogs up", got, calls)

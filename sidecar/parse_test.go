@@ -83,7 +83,7 @@ func TestParseKamailio(t *testing.T) {
 	for _, c := range []parserCase{
 		{name: "dlg.stats_active", input: fixture(t, "kamailio-dlg-stats-active.json"), want: map[string]float64{"calls": 41}},
 		{name: "no all", input: []byte(`{"result":{"ongoing":3}}`), err: "all: missing"},
-		{name: "result not an object", input: []byte(`{"result":[1,2]}`), err: "dialog counts"},
+		{name: "result not an object", input: []byte(`{"result":[1,2]}`), err: "result: json"},
 	} {
 		r, err := ParseKamailioDialogStats(c.input)
 		checkReading(t, c, r, err)

@@ -46,15 +46,7 @@ var rtpengineStatistics = []byte(`{"command":"statistics"}`)
 
 func (e *rtpengine) Read(ctx context.Context) (Reading, error) {
 	if !e.metrics {
-		body, err := httpRequest(ctx, e.client, http.MethodPost, e.url, rtpengineStatistics)
-		if err != nil {
-			return Reading{}, err
-		}
-		r, err := ParseRTPEngineStatistics(body)
-		if err != nil {
-			return Reading{}, fmt.Errorf("rtpengine statistics: %w", err)
-		}
-		return r, nil
+		return fetch(ctx, e.client, http.MethodPost, e.url, rtpengineStatistics, "rtpengine statistics", ParseRTPEngineStatistics)
 	}
 	body, err := httpRequest(ctx, e.client, http.MethodGet, e.url, nil)
 	if err != nil {

@@ -41,24 +41,14 @@ func TestRTPEngineEndToEnd(t *testing.T) {
 		"--interface=127.0.0.1", fmt.Sprintf("--listen-ng=127.0.0.1:%d", ngPort), fmt.Sprintf("--listen-http=127.0.0.1:%d", httpPort),
 		fmt.Sprintf("--port-min=%d", portMin), fmt.Sprintf("--port-max=%d", portMin+99), "--delete-delay=0")
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", httpPort)
-	own := func(want int) func() (bool, string) {
-		return func() (bool, string) {
-			n, _, err := rtpengineOwn(metricsURL)
-			if err != nil {
-				return false, err.Error()
-			}
-			return n == want, fmt.Sprintf("%d own sessions", n)
-		}
-	}
+	own := countIs("own sessions", func() (int, error) {
+		n, _, err := rtpengineOwn(metricsURL)
+		return n, err
+	})
 	waitFor(t, "rtpengine up with no sessions", own(0))
 
 	st := startStack(t, namespace, pod)
-	src, err := sidecar.New(sample.KindRTPEngine, sidecar.Options{URL: metricsURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.runSidecar(sidecar.Config{Source: src, Namespace: namespace, Pod: pod, Interval: interval})
-	st.waitPodValue(namespace, pod, sample.GaugeCalls, 0, true)
+	st.startSidecar(sample.KindRTPEngine, sidecar.Options{URL: metricsURL}, sidecar.Config{Namespace: namespace, Pod: pod, Interval: interval})
 
 	ng, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", ngPort))
 	if err != nil {

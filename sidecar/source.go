@@ -136,6 +136,20 @@ func httpRequest(ctx context.Context, client *http.Client, method, url string, b
 	return data, nil
 }
 
+// fetch asks a server over HTTP and parses its reply; what names the reply
+// in errors.
+func fetch(ctx context.Context, client *http.Client, method, url string, req []byte, what string, parse func([]byte) (Reading, error)) (Reading, error) {
+	body, err := httpRequest(ctx, client, method, url, req)
+	if err != nil {
+		return Reading{}, err
+	}
+	r, err := parse(body)
+	if err != nil {
+		return Reading{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return r, nil
+}
+
 // snippet shortens a reply for an error message.
 func snippet(b []byte) string {
 	const max = 200

@@ -128,6 +128,19 @@ func (s *stack) runSidecar(cfg sidecar.Config) {
 	})
 }
 
+// startSidecar runs a sidecar reading a server of kind, as cfg says, and
+// waits until the metrics API serves the pod's calls (none yet).
+func (s *stack) startSidecar(kind sample.Kind, opts sidecar.Options, cfg sidecar.Config) {
+	s.t.Helper()
+	src, err := sidecar.New(kind, opts)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cfg.Source = src
+	s.runSidecar(cfg)
+	s.waitPodValue(cfg.Namespace, cfg.Pod, sample.GaugeCalls, 0, true)
+}
+
 // nextSampleAfter returns the first sample observed at or after t0.
 func (s *stack) nextSampleAfter(t0 time.Time) sample.Sample {
 	s.t.Helper()
@@ -240,6 +253,19 @@ func gauge(s sample.Sample, name string) float64 {
 		return -1
 	}
 	return v
+}
+
+// countIs makes waitFor conditions on a count that a server reports.
+func countIs(what string, read func() (int, error)) func(want int) func() (bool, string) {
+	return func(want int) func() (bool, string) {
+		return func() (bool, string) {
+			n, err := read()
+			if err != nil {
+				return false, err.Error()
+			}
+			return n == want, fmt.Sprintf("%d %s", n, what)
+		}
+	}
 }
 
 // freePort returns a loopback port that was free a moment ago.
