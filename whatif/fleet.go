@@ -357,9 +357,12 @@ func (f *fleet) accept(rejected, offered int64) {
 // raised to it and the rest go one each to the first pods at L. advance
 // leaves the histogram of the ready pods' loads to find L in one scan.
 func (f *fleet) dispatch(n int64, slot int) (rejected int64) {
-	defer clear(f.hist[f.lo : f.hi+1])
-	if n <= 0 || f.nReady == 0 {
+	if f.nReady == 0 {
 		return max(n, 0)
+	}
+	defer clear(f.hist[f.lo : f.hi+1])
+	if n <= 0 {
+		return 0
 	}
 	if room := int64(f.nReady)*int64(f.capacity) - f.readyCalls; n >= room {
 		for i := range f.pods {
