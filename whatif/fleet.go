@@ -131,6 +131,9 @@ type fleet struct {
 	ringLen int
 	rings   [][]int32 // recycled rings
 	rng     *rand.Rand
+	// pcg is rng's source, called directly on the per-pod path, where
+	// the interface call of rand.Rand costs as much as the rest.
+	pcg *rand.PCG
 	order   []int // scratch for victim ranking
 	now     int64 // current step
 
@@ -145,12 +148,14 @@ type fleet struct {
 }
 
 func newFleet(cfg Fleet, step time.Duration) *fleet {
+	pcg := rand.NewPCG(cfg.Seed, 0x5eed_f1ee7)
 	f := &fleet{
 		cfg:      cfg,
 		stepNs:   int64(step),
 		capacity: int32(cfg.Capacity),
 		hist:     make([]int32, cfg.Capacity+1),
-		rng:      rand.New(rand.NewPCG(cfg.Seed, 0x5eed_f1ee7)),
+		rng:      rand.New(pcg),
+		pcg:      pcg,
 	}
 	if cfg.Durations == Fixed {
 		f.ringLen = max(1, int(math.Round(float64(cfg.CallDuration)/float64(step))))
@@ -319,7 +324,8 @@ func (f *fleet) advance(now int64, arrivals int64) {
 				// The expected departures, rounded up or down at random so
 				// that the mean is exact: a binomial draw per pod and step
 				// would cost more than the rest of the step.
-				gone = int32(float64(p.calls)*f.depart + f.rng.Float64())
+				u := float64(f.pcg.Uint64()>>11) * 0x1p-53 // as rand.Float64
+				gone = int32(float64(p.calls)*f.depart + u)
 			}
 			p.calls -= gone
 		}

@@ -370,19 +370,19 @@ func Oracle(cfg Config) (*Result, error) {
 // the end), with a monotone deque: linear time.
 func slidingMax(v []int32, w int) []int32 {
 	out := make([]int32, len(v))
-	dq := make([]int, 0, w+1)
-	next := 0 // next index to push
+	dq := make([]int, 0, len(v)) // indices of decreasing values; head at dq[h]
+	h, next := 0, 0              // next: the next index to push
 	for k := range v {
 		for ; next < len(v) && next <= k+w; next++ {
-			for len(dq) > 0 && v[dq[len(dq)-1]] <= v[next] {
+			for len(dq) > h && v[dq[len(dq)-1]] <= v[next] {
 				dq = dq[:len(dq)-1]
 			}
 			dq = append(dq, next)
 		}
-		for dq[0] < k {
-			dq = dq[1:]
+		for dq[h] < k {
+			h++
 		}
-		out[k] = v[dq[0]]
+		out[k] = v[dq[h]]
 	}
 	return out
 }
