@@ -85,16 +85,21 @@ type Observation struct {
 // Milli converts a metric value to the thousandths the controller works
 // in, rounding up as Quantity.MilliValue does; values beyond int64 saturate.
 func Milli(v float64) int64 {
-	m := math.Ceil(v * 1000)
+	return ceilWithin(v*1000, int64(math.MinInt64), math.MaxInt64)
+}
+
+// ceilWithin rounds f up and saturates at [lo, hi]; NaN is 0.
+func ceilWithin[T int32 | int64](f float64, lo, hi T) T {
+	f = math.Ceil(f)
 	switch {
-	case m >= math.MaxInt64:
-		return math.MaxInt64
-	case m <= math.MinInt64:
-		return math.MinInt64
-	case m != m: // NaN
+	case f >= float64(hi):
+		return hi
+	case f <= float64(lo):
+		return lo
+	case f != f: // NaN
 		return 0
 	}
-	return int64(m)
+	return T(f)
 }
 
 // Reason says why a sync ended as it did.
@@ -363,16 +368,7 @@ func (c *Controller) perPodReplicas(status int32, target, usage int64) int32 {
 // ceilInt32 rounds up and saturates, so that an absurd metric value cannot
 // wrap around into a negative replica count.
 func ceilInt32(f float64) int32 {
-	f = math.Ceil(f)
-	switch {
-	case f >= math.MaxInt32:
-		return math.MaxInt32
-	case f <= math.MinInt32:
-		return math.MinInt32
-	case f != f: // NaN
-		return 0
-	}
-	return int32(f)
+	return ceilWithin(f, int32(math.MinInt32), math.MaxInt32)
 }
 
 // normalize is normalizeDesiredReplicas, for an HPA without behavior.
@@ -489,56 +485,45 @@ func changeInPeriod(at, period int64, events []scaleEvent) int32 {
 	return n
 }
 
-// scaleUpLimit is calculateScaleUpLimitWithScalingRules: each policy
-// allows a count relative to the replicas at the start of its period; Max
-// takes the most permissive, Min the least.
+// scaleUpLimit is calculateScaleUpLimitWithScalingRules.
 func (c *Controller) scaleUpLimit(at int64, current int32) int32 {
-	r := &c.spec.up
-	if r.selected == selectDisabled {
-		return current
-	}
-	result := int32(math.MinInt32)
-	if r.selected == selectMin {
-		result = math.MaxInt32
-	}
-	for _, p := range r.policies {
-		start := current - changeInPeriod(at, p.period, c.ups) + changeInPeriod(at, p.period, c.downs)
-		var proposed int32
-		if p.percent {
-			// Rounded up, or a small target could never grow.
-			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.value)/100)))
-		} else {
-			proposed = start + p.value
-		}
-		if r.selected == selectMin {
-			result = min(result, proposed)
-		} else {
-			result = max(result, proposed)
-		}
-	}
-	return result
+	return c.policyLimit(at, current, &c.spec.up, true)
 }
 
-// scaleDownLimit is calculateScaleDownLimitWithBehaviors; percentages
-// round down (towards zero), so the limit keeps more pods.
+// scaleDownLimit is calculateScaleDownLimitWithBehaviors.
 func (c *Controller) scaleDownLimit(at int64, current int32) int32 {
-	r := &c.spec.down
+	return c.policyLimit(at, current, &c.spec.down, false)
+}
+
+// policyLimit is the replica count the rate policies allow in one
+// direction. Each policy counts from the replicas at the start of its
+// period; percentages round up when scaling up (or a small target could
+// never grow) and down (towards zero) when scaling down. selectPolicy Max
+// takes the policy allowing the largest change, Min the smallest.
+func (c *Controller) policyLimit(at int64, current int32, r *rules, up bool) int32 {
 	if r.selected == selectDisabled {
 		return current
 	}
+	// The largest change up is the highest count, down the lowest.
+	highest := (r.selected == selectMax) == up
 	result := int32(math.MaxInt32)
-	if r.selected == selectMin {
+	if highest {
 		result = math.MinInt32
 	}
 	for _, p := range r.policies {
 		start := current - changeInPeriod(at, p.period, c.ups) + changeInPeriod(at, p.period, c.downs)
 		var proposed int32
-		if p.percent {
+		switch {
+		case p.percent && up:
+			proposed = int32(math.Ceil(float64(start) * (1 + float64(p.value)/100)))
+		case p.percent:
 			proposed = int32(float64(start) * (1 - float64(p.value)/100))
-		} else {
+		case up:
+			proposed = start + p.value
+		default:
 			proposed = start - p.value
 		}
-		if r.selected == selectMin {
+		if highest {
 			result = max(result, proposed)
 		} else {
 			result = min(result, proposed)

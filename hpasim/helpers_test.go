@@ -26,33 +26,31 @@ func podsMetric(name, target string) autoscalingv2.MetricSpec {
 	}
 }
 
-// externalMetric is an External metric with a value (average=false) or
-// averageValue target.
-func externalMetric(name, target string, average bool) autoscalingv2.MetricSpec {
+// targetOf is a value (average=false) or averageValue target.
+func targetOf(target string, average bool) autoscalingv2.MetricTarget {
 	q := ptr(resource.MustParse(target))
-	mt := autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: q}
 	if average {
-		mt = autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: q}
+		return autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: q}
 	}
+	return autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: q}
+}
+
+// externalMetric is an External metric.
+func externalMetric(name, target string, average bool) autoscalingv2.MetricSpec {
 	return autoscalingv2.MetricSpec{
 		Type:     autoscalingv2.ExternalMetricSourceType,
-		External: &autoscalingv2.ExternalMetricSource{Metric: autoscalingv2.MetricIdentifier{Name: name}, Target: mt},
+		External: &autoscalingv2.ExternalMetricSource{Metric: autoscalingv2.MetricIdentifier{Name: name}, Target: targetOf(target, average)},
 	}
 }
 
 // objectMetric is an Object metric on a Service.
 func objectMetric(name, target string, average bool) autoscalingv2.MetricSpec {
-	q := ptr(resource.MustParse(target))
-	mt := autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: q}
-	if average {
-		mt = autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: q}
-	}
 	return autoscalingv2.MetricSpec{
 		Type: autoscalingv2.ObjectMetricSourceType,
 		Object: &autoscalingv2.ObjectMetricSource{
 			DescribedObject: autoscalingv2.CrossVersionObjectReference{Kind: "Service", Name: "sip", APIVersion: "v1"},
 			Metric:          autoscalingv2.MetricIdentifier{Name: name},
-			Target:          mt,
+			Target:          targetOf(target, average),
 		},
 	}
 }

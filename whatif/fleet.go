@@ -133,9 +133,9 @@ type fleet struct {
 	rng     *rand.Rand
 	// pcg is rng's source, called directly on the per-pod path, where
 	// the interface call of rand.Rand costs as much as the rest.
-	pcg *rand.PCG
-	order   []int // scratch for victim ranking
-	now     int64 // current step
+	pcg   *rand.PCG
+	order []int // scratch for victim ranking
+	now   int64 // current step
 
 	// Tallies of the last advance, kept so that observe is O(1).
 	nReady, nStarting int32

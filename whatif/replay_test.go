@@ -356,7 +356,7 @@ func BenchmarkReplayNYCTaxi(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(cfg.Demand)), "ns/decision")
 			// CPU time, which a loaded machine does not inflate as it does
 			// wall time.
-			b.ReportMetric((cpuTime() - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }
