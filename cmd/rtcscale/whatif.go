@@ -76,6 +76,9 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.out, "out", "whatif-out", "directory for timeline.csv, plot.png, plot.svg, week.png and report.html (empty: none)")
 	fs.StringVar(&o.title, "title", "", "report title (default: the trace's file name)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
