@@ -77,10 +77,17 @@ type Fleet struct {
 	Seed uint64
 }
 
+// Bounds that keep a replay's memory in check: dispatch keeps a histogram
+// of loads up to the capacity, and the fleet one record per pod.
+const (
+	maxCapacity = 1_000_000
+	maxReplicas = 100_000
+)
+
 func (f Fleet) validate(step time.Duration) error {
 	switch {
-	case f.Capacity <= 0 || f.Capacity > math.MaxInt32/4:
-		return fmt.Errorf("fleet: capacity must be a positive number of calls, got %d", f.Capacity)
+	case f.Capacity <= 0 || f.Capacity > maxCapacity:
+		return fmt.Errorf("fleet: capacity must be within [1, %d] calls, got %d", maxCapacity, f.Capacity)
 	case f.Startup < 0 || f.StartupJitter < 0 || f.StartupJitter > f.Startup:
 		return fmt.Errorf("fleet: need 0 <= start-up jitter (%s) <= start-up (%s)", f.StartupJitter, f.Startup)
 	case f.CallDuration < step:

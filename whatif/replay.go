@@ -207,6 +207,9 @@ func Replay(ctx context.Context, cfg Config, p *Predictive) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HPA: %w", err)
 	}
+	if spec.MaxReplicas > maxReplicas {
+		return nil, fmt.Errorf("HPA: maxReplicas %d is more than a replay models (%d)", spec.MaxReplicas, maxReplicas)
+	}
 	ctrl := hpasim.New(spec)
 	fl := newFleet(cfg.Fleet, cfg.Step)
 	// The offered calls come from their own stream, the same in every mode.

@@ -236,6 +236,12 @@ func TestReplayRejects(t *testing.T) {
 		"NaN demand":      func(c *Config) { c.Demand = append([]float64{0 / func() float64 { return 0 }()}, c.Demand...) },
 		"no HPA":          func(c *Config) { c.HPA = nil },
 		"bad fleet":       func(c *Config) { c.Fleet.Capacity = 0 },
+		"huge capacity":   func(c *Config) { c.Fleet.Capacity = 1 << 30 },
+		"huge maxReplicas": func(c *Config) {
+			h := c.HPA.DeepCopy()
+			h.Spec.MaxReplicas = 1 << 30
+			c.HPA = h
+		},
 		"CPU HPA": func(c *Config) {
 			h := c.HPA.DeepCopy()
 			h.Spec.Metrics[0] = autoscalingv2.MetricSpec{Type: autoscalingv2.ResourceMetricSourceType}

@@ -102,6 +102,9 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if o.initial < 0 || o.initial > 1<<20 {
 		return fmt.Errorf("--initial %d: want 0 or a replica count", o.initial)
 	}
+	if o.every <= 0 || o.lead < 0 {
+		return fmt.Errorf("--forecast-every must be positive and --lead non-negative, got %s and %s", o.every, o.lead)
+	}
 	if o.lead == 0 {
 		o.lead = o.fleet.Startup + o.fleet.StartupJitter + time.Minute
 	}
@@ -219,6 +222,9 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 	return writeOutputs(o, command, rows, sweep, oracle, stdout)
 }
 
+// maxSteps bounds a replay's length: ten years at 15 s, 170 MB of demand.
+const maxSteps = 21_000_000
+
 // loadReplay reads the trace and the HPA into a replay configuration.
 func loadReplay(o whatifOptions) (whatif.Config, error) {
 	s, err := trace.ReadFile(o.trace)
@@ -233,6 +239,9 @@ func loadReplay(o whatifOptions) (whatif.Config, error) {
 	}
 	if o.ctrl.SyncPeriod <= 0 {
 		return whatif.Config{}, fmt.Errorf("--sync-period %s: want a positive duration", o.ctrl.SyncPeriod)
+	}
+	if steps := s[len(s)-1].T.Sub(s[0].T) / o.ctrl.SyncPeriod; steps > maxSteps {
+		return whatif.Config{}, fmt.Errorf("the trace spans %d sync periods, more than the %d a replay holds; use a longer --sync-period or a shorter trace", steps, maxSteps)
 	}
 	demand, err := s.Resample(o.ctrl.SyncPeriod)
 	if err != nil {
@@ -387,7 +396,7 @@ func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, ora
 		Title:   o.title,
 		Command: command,
 		Params: [][2]string{
-			{"trace", fmt.Sprintf("%s (peak %g calls)", o.trace, o.peak)},
+			{"trace", traceParam(o)},
 			{"HPA", o.hpa},
 			{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, startupStateName(o.fleet.StartupState))},
 			{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
@@ -414,6 +423,13 @@ func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, ora
 		fmt.Fprintln(stdout, "wrote", path)
 	}
 	return nil
+}
+
+func traceParam(o whatifOptions) string {
+	if o.peak == 0 {
+		return o.trace + " (values as concurrent calls)"
+	}
+	return fmt.Sprintf("%s (scaled to a peak of %g calls)", o.trace, o.peak)
 }
 
 func startupStateName(s whatif.StartupState) string {

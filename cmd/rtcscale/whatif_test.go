@@ -140,6 +140,8 @@ func TestWhatifRejects(t *testing.T) {
 		"negative peak": {"--trace", tr, "--hpa", hpaManifest, "--peak", "-5"},
 		"bad capacity":  {"--trace", tr, "--hpa", hpaManifest, "--capacity", "0", "--out", ""},
 		"extra args":    {"--trace", tr, "--hpa", hpaManifest, "extra"},
+		"bad cadence":   {"--trace", tr, "--hpa", hpaManifest, "--forecast-every", "0s"},
+		"too long":      {"--trace", tr, "--hpa", hpaManifest, "--sync-period", "1ns"},
 		"not an hpa":    {"--trace", tr, "--hpa", tr},
 	} {
 		var stdout, stderr bytes.Buffer
