@@ -48,8 +48,9 @@ type Predictive struct {
 
 // Config is one replay: a load trace, an HPA and the pods behind it.
 type Config struct {
-	// Start is the time of Demand[0]; Step the time between samples and
-	// the HPA's sync period.
+	// Start is the time of Demand[0]; Step the time between samples, which
+	// must be the HPA's sync period (Controller.SyncPeriod): the replay
+	// runs one sync per sample.
 	Start time.Time
 	Step  time.Duration
 	// Demand is the offered load in concurrent calls, one value per step.
@@ -106,6 +107,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Step <= 0:
 		return fmt.Errorf("step must be positive, got %s", c.Step)
+	case c.Controller.SyncPeriod != c.Step:
+		return fmt.Errorf("the demand's step (%s) must be the controller's sync period (%s)", c.Step, c.Controller.SyncPeriod)
 	case len(c.Demand) < 2:
 		return fmt.Errorf("need at least 2 demand samples, got %d", len(c.Demand))
 	case c.HPA == nil:

@@ -231,6 +231,7 @@ func TestReplayRejects(t *testing.T) {
 	good := testConfig(t, daily(1, 10, 100, 1))
 	for name, mod := range map[string]func(*Config){
 		"no step":         func(c *Config) { c.Step = 0 },
+		"step not sync":   func(c *Config) { c.Step = time.Minute },
 		"one sample":      func(c *Config) { c.Demand = c.Demand[:1] },
 		"negative demand": func(c *Config) { c.Demand = append([]float64{-1}, c.Demand...) },
 		"NaN demand":      func(c *Config) { c.Demand = append([]float64{0 / func() float64 { return 0 }()}, c.Demand...) },
