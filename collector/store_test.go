@@ -360,3 +360,50 @@ func TestConcurrentIngestAndQuery(t *testing.T) {
 		t.Fatalf("after concurrent ingest: %+v, want %d pods summing %d", a, pods, pods*(rounds-1))
 	}
 }
+
+// TestSelectionsFollowTheCluster checks that cached selections see every
+// change that can alter them.
+func TestSelectionsFollowTheCluster(t *testing.T) {
+	s, _ := newTestStore(Options{})
+	rs := Workload{Kind: WorkloadReplicaSet, Name: "a-1"}
+	s.UpsertPod(readyPod("voice", "p1", "a", rs))
+	mustIngest(t, s, smp("voice", "p1", t0, calls(1)))
+	mustIngest(t, s, smp("voice", "p2", t0, calls(2)))
+	dep := Workload{Kind: WorkloadDeployment, Name: "a"}
+	sum := func() float64 { a, _ := s.WorkloadAggregate("voice", dep, "calls", labels.Everything()); return a.Sum }
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 1 || sum() != 0 {
+		t.Fatalf("start: %v, sum %v", got, sum())
+	}
+	s.SetReplicaSet("voice", "a-1", "a")
+	if sum() != 1 {
+		t.Fatalf("after the ReplicaSet: %v", sum())
+	}
+	s.UpsertPod(readyPod("voice", "p2", "a", rs)) // a new pod
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 2 || sum() != 3 {
+		t.Fatalf("after a new pod: %v, sum %v", got, sum())
+	}
+	relabelled := readyPod("voice", "p2", "b", rs) // labels change
+	s.UpsertPod(relabelled)
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 1 {
+		t.Fatalf("after relabelling: %v", got)
+	}
+	if got := podValues(s, "voice", "app=b", "calls"); got["p2"] != 2 {
+		t.Fatalf("new label: %v", got)
+	}
+	s.DeletePod("voice", "p1")
+	if sum() != 2 {
+		t.Fatalf("after deleting p1: %v", sum())
+	}
+	s.DeleteReplicaSet("voice", "a-1")
+	if sum() != 0 {
+		t.Fatalf("after deleting the ReplicaSet: %v", sum())
+	}
+	// Many distinct selectors do not grow the cache without bound.
+	for i := range 3 * maxSelections {
+		sel := labels.SelectorFromSet(labels.Set{"app": fmt.Sprint(i)})
+		s.PodValues("voice", sel, "calls", labels.Everything(), nil)
+	}
+	if n := len(s.namespaces["voice"].selections.entries); n > maxSelections {
+		t.Fatalf("%d cached selections", n)
+	}
+}
