@@ -1,0 +1,111 @@
+// Package e2e proves rtcscale against the real control plane: etcd,
+// kube-apiserver and kube-controller-manager built from their pinned sources
+// (e2e/tools) and run on loopback. See docs/e2e.md.
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtcscale/rtcscale/e2e/framework"
+)
+
+var keep = flag.Bool("e2e.keep", false,
+	"after the tests, keep the control plane running (printing a kubeconfig) until interrupted")
+
+// coldBuildTimeout is the -timeout below which a run that must first build
+// the binaries is refused: `go test` kills the test binary at -timeout plus
+// one minute, which would cut the build short with no clear message.
+const coldBuildTimeout = 40 * time.Minute
+
+// cluster is the control plane all tests share; setupErr says why there is
+// none.
+var (
+	cluster  *framework.ControlPlane
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Getenv("RTCSCALE_E2E") == "0" {
+		setupErr = errSkip
+		os.Exit(m.Run())
+	}
+	framework.StopOnSignal(nil)
+	cluster, setupErr = setup()
+	code := m.Run()
+	if cluster != nil {
+		if *keep {
+			waitForInterrupt()
+		}
+		if code != 0 {
+			cluster.StopKeepDir()
+			fmt.Fprintf(os.Stderr, "e2e: failed; logs kept in %s\n", cluster.Dir)
+		} else {
+			cluster.Stop()
+		}
+	}
+	os.Exit(code)
+}
+
+var errSkip = fmt.Errorf("RTCSCALE_E2E=0")
+
+func setup() (*framework.ControlPlane, error) {
+	ctx := context.Background()
+	root, err := framework.RepoRoot(".")
+	if err != nil {
+		return nil, err
+	}
+	if !framework.BinariesCached(ctx, root) {
+		if t := testTimeout(); t > 0 && t < coldBuildTimeout {
+			return nil, fmt.Errorf("the control-plane binaries are not built yet and -timeout %v is too short to build them "+
+				"(about 15 minutes the first time): run the tests with -timeout %v, or build first with `go run ./e2e/cmd/controlplane -build-only`",
+				t, coldBuildTimeout)
+		}
+	}
+	bins, err := framework.EnsureBinaries(ctx, root, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return framework.Start(ctx, bins, framework.Options{Log: os.Stderr})
+}
+
+// testTimeout is the -test.timeout the binary runs with (0: none).
+func testTimeout() time.Duration {
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return 0
+	}
+	d, _ := time.ParseDuration(f.Value.String())
+	return d
+}
+
+func waitForInterrupt() {
+	fmt.Fprintf(os.Stderr, "e2e: control plane kept up (-e2e.keep); Ctrl-C to stop it\n  export KUBECONFIG=%s\n", cluster.AdminKubeconfig)
+	ch := make(chan os.Signal, 1)
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	<-ch
+}
+
+// env returns the shared control plane, or ends the test: skipped when
+// RTCSCALE_E2E=0, failed when setting it up failed.
+func env(t *testing.T) *framework.ControlPlane {
+	t.Helper()
+	switch {
+	case setupErr == errSkip:
+		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
+	case setupErr != nil:
+		t.Fatalf("e2e control plane: %v", setupErr)
+	}
+	if err := cluster.Check(); err != nil {
+		t.Fatal(err)
+	}
+	return cluster
+}
