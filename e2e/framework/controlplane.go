@@ -65,7 +65,7 @@ type ControlPlane struct {
 
 // Start runs a control plane from bins. On error everything started so far
 // is stopped.
-func Start(ctx context.Context, bins Binaries, opts Options) (cp *ControlPlane, err error) {
+func Start(ctx context.Context, bins Binaries, opts Options) (_ *ControlPlane, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
@@ -75,7 +75,7 @@ func Start(ctx context.Context, bins Binaries, opts Options) (cp *ControlPlane, 
 	if opts.HPADownscaleStabilization == 0 {
 		opts.HPADownscaleStabilization = 10 * time.Second
 	}
-	cp = &ControlPlane{Dir: opts.Dir}
+	cp := &ControlPlane{Dir: opts.Dir}
 	if cp.Dir == "" {
 		if cp.Dir, err = os.MkdirTemp("", "rtcscale-e2e-"); err != nil {
 			return nil, err
@@ -122,6 +122,9 @@ func Start(ctx context.Context, bins Binaries, opts Options) (cp *ControlPlane, 
 	api, err := cp.start("kube-apiserver", bins.KubeAPIServer,
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		// Endpoints may not hold loopback addresses, and nothing in the
+		// cluster dials the kubernetes Service: do not publish its endpoints.
+		"--endpoint-reconciler-type=none",
 		"--secure-port="+strconv.Itoa(apiPort),
 		"--cert-dir="+filepath.Join(cp.Dir, "apiserver-certs"),
 		"--tls-cert-file="+pki.serving.cert, "--tls-private-key-file="+pki.serving.key,
@@ -179,7 +182,11 @@ func Start(ctx context.Context, bins Binaries, opts Options) (cp *ControlPlane, 
 		"--authorization-kubeconfig="+kcmKubeconfig,
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(kcmPort),
 		"--tls-cert-file="+pki.kcmServing.cert, "--tls-private-key-file="+pki.kcmServing.key,
-		"--controllers=horizontalpodautoscaling,deployment,replicaset,serviceaccount,serviceaccount-token,namespace,garbagecollector",
+		"--controllers="+strings.Join([]string{
+			"horizontal-pod-autoscaler-controller", "deployment-controller", "replicaset-controller",
+			"serviceaccount-controller", "serviceaccount-token-controller", "namespace-controller",
+			"garbage-collector-controller",
+		}, ","),
 		// Each controller acts as its own ServiceAccount, so the HPA
 		// controller reaches the adapter as
 		// system:serviceaccount:kube-system:horizontal-pod-autoscaler and is
