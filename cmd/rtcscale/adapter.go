@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+	"k8s.io/apiserver/pkg/server/healthz"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
+
+	"github.com/rtcscale/rtcscale/adapter"
+	"github.com/rtcscale/rtcscale/collector"
+)
+
+func runAdapter(ctx context.Context, args []string) error {
+	base := &basecmd.AdapterBase{Name: "rtcscale", FlagSet: pflag.NewFlagSet("adapter", pflag.ContinueOnError)}
+	base.InstallFlags()
+	fs := base.FlagSet
+	var cf collectorFlags
+	cf.add(fs)
+	var natsOpts collector.NATSOptions
+	addNATSFlags(fs, &natsOpts)
+	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
+	addKlogFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	natsOpts.Password = os.Getenv("NATS_PASSWORD")
+	natsOpts.Name = "rtcscale-adapter"
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cm := collector.NewMetrics(reg)
+	store := collector.NewStore(cf.store, cm)
+
+	restConfig, err := base.ClientConfig()
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return err
+	}
+	cluster, err := collector.WatchCluster(client, store)
+	if err != nil {
+		return err
+	}
+
+	nc, err := collector.Dial(natsOpts, cm)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sub := collector.NewSubscriber(store, cf.subjectPrefix)
+	if err := sub.Start(nc); err != nil {
+		return err
+	}
+
+	prov := adapter.NewProvider(store, cf.provider, adapter.NewMetrics(reg))
+	base.WithCustomMetrics(prov)
+	if cf.external {
+		base.WithExternalMetrics(prov)
+	}
+	srv, err := base.Server()
+	if err != nil {
+		return err
+	}
+
+	cluster.Start(ctx.Done())
+	synced := func() error {
+		if !cluster.Synced() {
+			return errors.New("pod and ReplicaSet informers have not synced yet")
+		}
+		return nil
+	}
+	natsUp := func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("NATS is %s", nc.Status())
+		}
+		return nil
+	}
+	checks := []adapter.Check{{Name: "nats", Check: natsUp}, {Name: "informers", Check: synced}}
+	for _, c := range checks {
+		if err := srv.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck(c.Name, func(*http.Request) error { return c.Check() })); err != nil {
+			return err
+		}
+	}
+	go store.Run(ctx.Done(), 5*time.Second)
+
+	ops := &http.Server{Addr: *metricsAddr, Handler: adapter.NewOpsHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := ops.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			klog.ErrorS(err, "Self-metrics server failed", "address", *metricsAddr)
+		}
+	}()
+	defer ops.Close()
+
+	klog.InfoS("Serving metrics APIs", "natsURL", natsOpts.URL, "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external)
+	return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBacktestCommand(t *testing.T) {
+	// Three weeks of a daily shape at a 10-minute step, written as a trace.
+	var csv strings.Builder
+	csv.WriteString("timestamp,value\n")
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 21 * 144 {
+		ts := t0.Add(time.Duration(i) * 10 * time.Minute)
+		v := 100 + 80*math.Sin(2*math.Pi*float64(i%144)/144)
+		fmt.Fprintf(&csv, "%s,%.3f\n", ts.Format("2006-01-02 15:04:05"), v)
+	}
+	file := filepath.Join(t.TempDir(), "daily.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := backtest(context.Background(), []string{"--trace", file, "--horizon", "1h,24h", "--holdout", "120h"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"periodicity daily", "holdout 120h0m0s", "chosen", "24h0m0s ahead: would pick"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, args := range [][]string{
+		{},
+		{"--trace", file, "--horizon", "soon"},
+		{"--trace", file, "--horizon", "-1h"},
+		{"--trace", filepath.Join(t.TempDir(), "missing.csv")},
+		{"--trace", file, "extra"},
+	} {
+		if err := backtest(context.Background(), args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}

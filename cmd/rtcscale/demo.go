@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/rtcscale/rtcscale/demo"
+)
+
+func runDemo(ctx context.Context, args []string) error {
+	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
+	var cfg demo.Config
+	var cf collectorFlags
+	cf.add(fs)
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:8080", "where to serve the metrics APIs (plain HTTP, no authentication: keep it on loopback)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-bind-address", "127.0.0.1:9090", "where to serve self-metrics and probes")
+	fs.IntVar(&cfg.NATSPort, "nats-port", 0, "port of the embedded NATS server (0: 4222 if free, else any)")
+	fs.DurationVar(&cfg.Interval, "interval", 2e9, "how often each simulated sidecar publishes")
+	fs.DurationVar(&cfg.Day, "day", 600e9, "how long a simulated day lasts")
+	addKlogFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.Store, cfg.Provider, cfg.SubjectPrefix, cfg.NoExternal = cf.store, cf.provider, cf.subjectPrefix, !cf.external
+	return demo.Run(ctx, cfg, os.Stdout, nil)
+}

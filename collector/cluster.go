@@ -1,0 +1,148 @@
+package collector
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// ClusterWatch keeps a store's view of pods and their owners in step with
+// the cluster through pod and ReplicaSet informers.
+type ClusterWatch struct {
+	factory informers.SharedInformerFactory
+	synced  []cache.InformerSynced
+}
+
+// Start starts the informers; they stop when stop is closed.
+func (w *ClusterWatch) Start(stop <-chan struct{}) { w.factory.Start(stop) }
+
+// Synced reports whether the informers have listed the cluster once. Serve
+// only then: a pod the store does not know cannot match a label selector.
+func (w *ClusterWatch) Synced() bool {
+	for _, s := range w.synced {
+		if !s() {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitForSync blocks until the informers have synced or stop is closed.
+func (w *ClusterWatch) WaitForSync(stop <-chan struct{}) bool {
+	return cache.WaitForCacheSync(stop, w.synced...)
+}
+
+// WatchCluster returns a ClusterWatch that feeds store. The informers keep
+// only the fields the collector reads (labels, owner, readiness), so their
+// cache costs little more than the pods' names.
+func WatchCluster(client kubernetes.Interface, store *Store) (*ClusterWatch, error) {
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slim))
+	pods := factory.Core().V1().Pods().Informer()
+	replicaSets := factory.Apps().V1().ReplicaSets().Informer()
+	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { upsertPod(store, obj) },
+		UpdateFunc: func(_, obj any) { upsertPod(store, obj) },
+		DeleteFunc: func(obj any) {
+			if m := objectMeta(obj); m != nil {
+				store.DeletePod(m.Namespace, m.Name)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, err = replicaSets.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { setReplicaSet(store, obj) },
+		UpdateFunc: func(_, obj any) { setReplicaSet(store, obj) },
+		DeleteFunc: func(obj any) {
+			if m := objectMeta(obj); m != nil {
+				store.DeleteReplicaSet(m.Namespace, m.Name)
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ClusterWatch{factory: factory, synced: []cache.InformerSynced{pods.HasSynced, replicaSets.HasSynced}}, nil
+}
+
+func objectMeta(obj any) *metav1.ObjectMeta {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return &o.ObjectMeta
+	case *appsv1.ReplicaSet:
+		return &o.ObjectMeta
+	}
+	return nil
+}
+
+func upsertPod(store *Store, obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	store.UpsertPod(PodInfoFrom(p))
+}
+
+// PodInfoFrom extracts what the collector needs from a pod.
+func PodInfoFrom(p *corev1.Pod) PodInfo {
+	info := PodInfo{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Created: p.CreationTimestamp.Time}
+	if ref := metav1.GetControllerOf(p); ref != nil {
+		info.Owner = Workload{Kind: ParseWorkloadKind(ref.Kind), Name: ref.Name}
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			info.Ready = c.Status == corev1.ConditionTrue && p.Status.Phase == corev1.PodRunning
+			info.ReadySince = c.LastTransitionTime.Time
+		}
+	}
+	return info
+}
+
+func setReplicaSet(store *Store, obj any) {
+	rs, ok := obj.(*appsv1.ReplicaSet)
+	if !ok {
+		return
+	}
+	deployment := ""
+	if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == "Deployment" {
+		deployment = ref.Name
+	}
+	store.SetReplicaSet(rs.Namespace, rs.Name, deployment)
+}
+
+// slim drops every field the collector does not read before an object
+// enters the informer's cache.
+func slim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		out := &corev1.Pod{ObjectMeta: slimMeta(&o.ObjectMeta)}
+		out.Status.Phase = o.Status.Phase
+		for _, c := range o.Status.Conditions {
+			if c.Type == corev1.PodReady {
+				out.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status, LastTransitionTime: c.LastTransitionTime}}
+			}
+		}
+		return out, nil
+	case *appsv1.ReplicaSet:
+		return &appsv1.ReplicaSet{ObjectMeta: slimMeta(&o.ObjectMeta)}, nil
+	}
+	return obj, nil
+}
+
+func slimMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
+	out := metav1.ObjectMeta{
+		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		Labels: m.Labels, CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp,
+	}
+	if ref := metav1.GetControllerOf(m); ref != nil {
+		out.OwnerReferences = []metav1.OwnerReference{*ref}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rtcscale/rtcscale/sample"
+)
+
+// Metrics are the collector's self-metrics. Counters are resolved once per
+// label value, so that counting a sample does not allocate.
+type Metrics struct {
+	accepted  prometheus.Counter
+	rejected  [sample.NumReasons]prometheus.Counter
+	evictions prometheus.Counter
+
+	natsUp     prometheus.Gauge
+	reconnects prometheus.Counter
+	dropped    prometheus.Counter
+
+	reg prometheus.Registerer
+}
+
+// NewMetrics creates the collector's metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rtcscale_samples_accepted_total",
+			Help: "Load samples stored as their pod's latest.",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rtcscale_stale_evictions_total",
+			Help: "Samples forgotten because they went stale (their pod stopped publishing).",
+		}),
+		natsUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rtcscale_nats_connected",
+			Help: "1 while the connection to NATS is up.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rtcscale_nats_reconnects_total",
+			Help: "Reconnections to NATS.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rtcscale_nats_dropped_total",
+			Help: "Messages NATS dropped because the collector fell behind (slow consumer).",
+		}),
+	}
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rtcscale_samples_rejected_total",
+		Help: "Load samples refused, by reason (see docs/wire-format.md).",
+	}, []string{"reason"})
+	for r := sample.Accepted + 1; r < sample.NumReasons; r++ {
+		m.rejected[r] = rejected.WithLabelValues(r.String())
+	}
+	reg.MustRegister(m.accepted, rejected, m.evictions, m.natsUp, m.reconnects, m.dropped)
+	m.reg = reg
+	return m
+}
+
+// bind registers the gauges that read the store at scrape time.
+func (m *Metrics) bind(s *Store) { m.reg.MustRegister(storeCollector{s}) }
+
+// storeCollector reads the store's counts once per scrape.
+type storeCollector struct{ s *Store }
+
+var (
+	seriesDesc    = prometheus.NewDesc("rtcscale_series", "Pods with a load sample held in memory.", nil, nil)
+	freshDesc     = prometheus.NewDesc("rtcscale_series_fresh", "Pods whose latest sample is fresh enough to serve.", nil, nil)
+	knownPodsDesc = prometheus.NewDesc("rtcscale_pods_known", "Pods the cluster told the collector about.", nil, nil)
+	gaugesDesc    = prometheus.NewDesc("rtcscale_gauge_names", "Distinct gauge names seen.", nil, nil)
+)
+
+func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- seriesDesc
+	ch <- freshDesc
+	ch <- knownPodsDesc
+	ch <- gaugesDesc
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(st.Series))
+	ch <- prometheus.MustNewConstMetric(freshDesc, prometheus.GaugeValue, float64(st.Fresh))
+	ch <- prometheus.MustNewConstMetric(knownPodsDesc, prometheus.GaugeValue, float64(st.KnownPods))
+	ch <- prometheus.MustNewConstMetric(gaugesDesc, prometheus.GaugeValue, float64(st.GaugeNames))
+}
+
+func (m *Metrics) count(r sample.Reason) {
+	if m == nil {
+		return
+	}
+	if r == sample.Accepted {
+		m.accepted.Inc()
+		return
+	}
+	m.rejected[r].Inc()
+}
+
+func (m *Metrics) evicted(n int) {
+	if m != nil && n > 0 {
+		m.evictions.Add(float64(n))
+	}
+}
+
+func (m *Metrics) natsConnected(up bool) {
+	if m == nil {
+		return
+	}
+	if up {
+		m.natsUp.Set(1)
+	} else {
+		m.natsUp.Set(0)
+	}
+}
+
+func (m *Metrics) natsReconnected() {
+	if m != nil {
+		m.reconnects.Inc()
+	}
+}
+
+func (m *Metrics) natsDropped() {
+	if m != nil {
+		m.dropped.Inc()
+	}
+}

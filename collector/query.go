@@ -1,0 +1,190 @@
+package collector
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// PodValue is one pod's value of a gauge and when it was observed.
+type PodValue struct {
+	Pod   string
+	Value float64
+	Time  time.Time
+}
+
+// Aggregate is a gauge summed over several pods. Oldest is the time of the
+// oldest sample in it: an aggregate is only as fresh as its stalest part.
+type Aggregate struct {
+	Sum, Max float64
+	Count    int
+	Oldest   time.Time
+}
+
+func (a *Aggregate) add(v float64, ts int64) {
+	a.Sum += v
+	if a.Count == 0 || v > a.Max {
+		a.Max = v
+	}
+	if t := time.UnixMilli(ts); a.Count == 0 || t.Before(a.Oldest) {
+		a.Oldest = t
+	}
+	a.Count++
+}
+
+// Coverage says what a query found, so that an empty or refused answer can
+// tell the operator why.
+type Coverage struct {
+	// GaugeKnown is false when no sample has ever carried the gauge.
+	GaugeKnown bool
+	// Pods is how many pods were in scope (matched the selectors).
+	Pods int
+	// Fresh of them have a fresh value of the gauge.
+	Fresh int
+	// Missing of them are Ready (past the start-up grace) and should have a
+	// fresh value but do not: they published it before, or they belong to
+	// the workload asked about and never published at all.
+	Missing int
+	// NewestStale is the time of the newest sample among pods whose value
+	// is stale, zero if none.
+	NewestStale time.Time
+}
+
+func (c *Coverage) noteStale(p *pod) {
+	if t := time.UnixMilli(p.ts); p.ts != 0 && t.After(c.NewestStale) {
+		c.NewestStale = t
+	}
+}
+
+// missing reports whether p should have a fresh value of gauge id but has
+// none. Only such pods make an aggregate incomplete: a pod that never
+// publishes the gauge (a database beside the media servers) does not.
+func (s *Store) missing(p *pod, id uint16, nowMs int64, workloadScoped bool) bool {
+	if p.fresh(nowMs) || !p.known || !p.ready || nowMs-p.readySince < s.opts.StartupGrace.Milliseconds() {
+		return false
+	}
+	if _, had := p.value(id); had {
+		return true
+	}
+	return workloadScoped && len(p.gauges) == 0
+}
+
+// PodValues appends to out the fresh values of gauge for the pods in
+// namespace that match podSel (their labels) and metricSel (their series
+// labels). Pods without a fresh value are left out, as the HPA expects of a
+// pod with no metric.
+func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string, metricSel labels.Selector, out []PodValue) ([]PodValue, Coverage) {
+	nowMs := s.opts.Now().UnixMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var cov Coverage
+	id, ok := s.gaugeID(gauge)
+	cov.GaugeKnown = ok
+	ns := s.namespaces[namespace]
+	if !ok || ns == nil {
+		return out, cov
+	}
+	everything := podSel.Empty()
+	for _, p := range ns.pods {
+		if !p.known || (!everything && !podSel.Matches(labels.Set(p.labels))) || !metricSel.Matches(p) {
+			continue
+		}
+		cov.Pods++
+		v, has := p.value(id)
+		if !has || !p.fresh(nowMs) {
+			if s.missing(p, id, nowMs, false) {
+				cov.Missing++
+				cov.noteStale(p)
+			}
+			continue
+		}
+		cov.Fresh++
+		out = append(out, PodValue{Pod: p.name, Value: v, Time: time.UnixMilli(p.ts)})
+	}
+	return out, cov
+}
+
+// PodValue returns one pod's fresh value of gauge.
+func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selector) (PodValue, Coverage, bool) {
+	nowMs := s.opts.Now().UnixMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var cov Coverage
+	id, ok := s.gaugeID(gauge)
+	cov.GaugeKnown = ok
+	ns := s.namespaces[namespace]
+	if !ok || ns == nil {
+		return PodValue{}, cov, false
+	}
+	p := ns.pods[name]
+	if p == nil || !metricSel.Matches(p) {
+		return PodValue{}, cov, false
+	}
+	cov.Pods = 1
+	v, has := p.value(id)
+	if !has || !p.fresh(nowMs) {
+		cov.noteStale(p)
+		return PodValue{}, cov, false
+	}
+	cov.Fresh = 1
+	return PodValue{Pod: p.name, Value: v, Time: time.UnixMilli(p.ts)}, cov, true
+}
+
+// WorkloadAggregate sums gauge over the pods of one workload in namespace.
+func (s *Store) WorkloadAggregate(namespace string, w Workload, gauge string, metricSel labels.Selector) (Aggregate, Coverage) {
+	return s.aggregate(namespace, gauge, true, func(p *pod) bool {
+		return p.known && p.workload() == w && metricSel.Matches(p)
+	})
+}
+
+// NamespaceAggregate sums gauge over the pods of a namespace.
+func (s *Store) NamespaceAggregate(namespace, gauge string, metricSel labels.Selector) (Aggregate, Coverage) {
+	return s.aggregate(namespace, gauge, false, func(p *pod) bool { return metricSel.Matches(p) })
+}
+
+// SeriesAggregate sums gauge over the series whose labels match sel, in one
+// namespace, or in all when namespace is "". This is the fleet view the
+// external metrics API serves.
+func (s *Store) SeriesAggregate(namespace string, sel labels.Selector, gauge string) (Aggregate, Coverage) {
+	return s.aggregate(namespace, gauge, false, func(p *pod) bool { return sel.Matches(p) })
+}
+
+func (s *Store) aggregate(nsName, gauge string, workloadScoped bool, match func(*pod) bool) (Aggregate, Coverage) {
+	nowMs := s.opts.Now().UnixMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var agg Aggregate
+	var cov Coverage
+	id, ok := s.gaugeID(gauge)
+	cov.GaugeKnown = ok
+	if !ok {
+		return agg, cov
+	}
+	visit := func(ns *namespace) {
+		for _, p := range ns.pods {
+			if !match(p) {
+				continue
+			}
+			v, has := p.value(id)
+			if has && p.fresh(nowMs) {
+				cov.Pods++
+				cov.Fresh++
+				agg.add(v, p.ts)
+			} else if s.missing(p, id, nowMs, workloadScoped) {
+				cov.Pods++
+				cov.Missing++
+				cov.noteStale(p)
+			}
+		}
+	}
+	if nsName != "" {
+		if ns := s.namespaces[nsName]; ns != nil {
+			visit(ns)
+		}
+		return agg, cov
+	}
+	for _, ns := range s.namespaces {
+		visit(ns)
+	}
+	return agg, cov
+}

@@ -1,0 +1,107 @@
+package collector
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"k8s.io/klog/v2"
+
+	"github.com/rtcscale/rtcscale/sample"
+)
+
+// rejectLogEvery bounds how often one rejection reason is logged, so that a
+// flood of bad samples costs a counter increment each, not a log line.
+const rejectLogEvery = 10 * time.Second
+
+// Subscriber feeds a Store from the samples published under a subject
+// prefix. NATS delivers one subscription's messages on one goroutine, so the
+// decoder and its scratch sample are reused without locks.
+type Subscriber struct {
+	store  *Store
+	prefix string
+	sub    *nats.Subscription
+
+	dec        sample.Decoder
+	smp        sample.Sample
+	lastLog    [sample.NumReasons]time.Time
+	suppressed [sample.NumReasons]int
+}
+
+// NewSubscriber returns a Subscriber that stores samples published under
+// prefix; Start subscribes it. HandleMessage can be called directly too.
+func NewSubscriber(store *Store, prefix string) *Subscriber {
+	return &Subscriber{store: store, prefix: prefix}
+}
+
+// Start subscribes to prefix.> on nc. The subscription survives
+// reconnections (nats.go resubscribes).
+func (s *Subscriber) Start(nc *nats.Conn) error {
+	sub, err := nc.Subscribe(s.prefix+".>", func(m *nats.Msg) { s.HandleMessage(m.Subject, m.Data) })
+	if err != nil {
+		return fmt.Errorf("subscribing to %s.>: %w", s.prefix, err)
+	}
+	// A burst (every sidecar reconnecting at once) must queue, not drop:
+	// allow a million messages or 256 MiB before NATS calls us slow.
+	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
+		return err
+	}
+	s.sub = sub
+	return nil
+}
+
+// Stop unsubscribes, letting queued messages drain first.
+func (s *Subscriber) Stop() error {
+	if s.sub == nil {
+		return nil
+	}
+	return s.sub.Drain()
+}
+
+// HandleMessage decodes one message and stores it, or counts why not. A
+// sample must be published on its own pod's subject: NATS permissions scope
+// a sidecar to its subjects, so a body naming another pod is refused.
+func (s *Subscriber) HandleMessage(subject string, data []byte) sample.Reason {
+	r := s.dec.Decode(data, &s.smp)
+	if r == sample.Accepted && !subjectNames(subject, s.prefix, &s.smp) {
+		r = sample.ReasonSubjectMismatch
+	}
+	if r == sample.Accepted {
+		r = s.store.Ingest(&s.smp)
+	} else {
+		s.store.metrics.count(r)
+	}
+	if r != sample.Accepted {
+		s.logRejection(r, subject)
+	}
+	return r
+}
+
+func (s *Subscriber) logRejection(r sample.Reason, subject string) {
+	now := time.Now()
+	if now.Sub(s.lastLog[r]) < rejectLogEvery {
+		s.suppressed[r]++
+		return
+	}
+	klog.InfoS("Rejected load sample", "reason", r.String(), "why", r.Description(), "subject", subject, "alsoRejectedSinceLastLog", s.suppressed[r])
+	s.lastLog[r], s.suppressed[r] = now, 0
+}
+
+// subjectNames reports whether subject is "<prefix>.<namespace>.<kind>.<pod>"
+// of the sample.
+func subjectNames(subject, prefix string, smp *sample.Sample) bool {
+	rest, ok := strings.CutPrefix(subject, prefix)
+	if !ok || len(rest) == 0 || rest[0] != '.' {
+		return false
+	}
+	rest = rest[1:]
+	for _, want := range [...]string{smp.Namespace, smp.Kind.String()} {
+		tok, tail, found := strings.Cut(rest, ".")
+		if !found || tok != want {
+			return false
+		}
+		rest = tail
+	}
+	return rest == smp.Pod
+}

@@ -1,0 +1,220 @@
+package sample
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validSample() Sample {
+	return Sample{
+		Kind:      KindKamailio,
+		Namespace: "voice",
+		Pod:       "kamailio-7d9f6-x2x4z",
+		Node:      "node-a.example",
+		Region:    "eu-west-1",
+		Time:      time.UnixMilli(1763778245123),
+		Seq:       42,
+		Interval:  5 * time.Second,
+		Draining:  true,
+		Gauges:    []Gauge{{GaugeCalls, 40}, {GaugeBitrateIn, 3.2e6}, {GaugeStress, 0.375}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	in := validSample()
+	if err := in.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var d Decoder
+	var out Sample
+	if r := d.Decode(in.AppendJSON(nil), &out); r != Accepted {
+		t.Fatalf("rejected: %s", r.Description())
+	}
+	if out.Kind != in.Kind || out.Namespace != in.Namespace || out.Pod != in.Pod || out.Node != in.Node ||
+		out.Region != in.Region || !out.Time.Equal(in.Time) || out.Seq != in.Seq || out.Interval != in.Interval ||
+		out.Draining != in.Draining || len(out.Gauges) != len(in.Gauges) {
+		t.Fatalf("got %+v, want %+v", out, in)
+	}
+	for i := range in.Gauges {
+		if out.Gauges[i] != in.Gauges[i] {
+			t.Fatalf("gauge %d: got %+v, want %+v", i, out.Gauges[i], in.Gauges[i])
+		}
+	}
+	if v, ok := out.Gauge(GaugeStress); !ok || v != 0.375 {
+		t.Fatalf("stress = %v, %v", v, ok)
+	}
+	if got, want := in.Subject(DefaultSubjectPrefix), "rtcscale.load.v1.voice.kamailio.kamailio-7d9f6-x2x4z"; got != want {
+		t.Fatalf("subject %q, want %q", got, want)
+	}
+}
+
+func TestDocumentedExampleDecodes(t *testing.T) {
+	// The example of docs/wire-format.md.
+	const doc = `{"v":1,"kind":"asterisk","namespace":"voice","pod":"asterisk-0","node":"node-a",
+	  "region":"eu-west-1","ts_ms":1763778245123,"seq":1042,"interval_ms":5000,"draining":false,
+	  "gauges":{"calls":40,"channels":80,"bitrate_in":6400000,"bitrate_out":6400000},"future_field":{"x":1}}`
+	var d Decoder
+	var s Sample
+	if r := d.Decode([]byte(doc), &s); r != Accepted {
+		t.Fatalf("rejected: %s", r.Description())
+	}
+	if v, _ := s.Gauge(GaugeChannels); v != 80 || s.Kind != KindAsterisk || s.Seq != 1042 {
+		t.Fatalf("decoded %+v", s)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	base := `{"v":1,"kind":"kamailio","namespace":"voice","pod":"p-1","ts_ms":1763778245123,"interval_ms":5000,"gauges":{"calls":1}}`
+	edit := func(old, new string) string {
+		if !strings.Contains(base, old) {
+			t.Fatalf("test bug: %q not in base", old)
+		}
+		return strings.Replace(base, old, new, 1)
+	}
+	many := make([]string, MaxGauges+1)
+	for i := range many {
+		many[i] = `"g` + string(rune('a'+i/26)) + string(rune('a'+i%26)) + `":1`
+	}
+	cases := []struct {
+		name string
+		in   string
+		want Reason
+	}{
+		{"ok", base, Accepted},
+		{"too large", base + strings.Repeat(" ", MaxSize), ReasonTooLarge},
+		{"not json", `{"v":1,`, ReasonMalformed},
+		{"array", `[1,2]`, ReasonMalformed},
+		{"empty", ``, ReasonMalformed},
+		{"no version", edit(`"v":1,`, ``), ReasonVersion},
+		{"version 2", edit(`"v":1`, `"v":2`), ReasonVersion},
+		{"version string", edit(`"v":1`, `"v":"1"`), ReasonVersion},
+		{"unknown kind", edit(`"kamailio"`, `"sipserver"`), ReasonKind},
+		{"kind number", edit(`"kamailio"`, `7`), ReasonKind},
+		{"no kind", edit(`"kind":"kamailio",`, ``), ReasonKind},
+		{"namespace upper", edit(`"voice"`, `"Voice"`), ReasonNamespace},
+		{"namespace dot", edit(`"voice"`, `"a.b"`), ReasonNamespace},
+		{"namespace empty", edit(`"voice"`, `""`), ReasonNamespace},
+		{"namespace long", edit(`"voice"`, `"`+strings.Repeat("a", 64)+`"`), ReasonNamespace},
+		{"pod wildcard", edit(`"p-1"`, `"*"`), ReasonPod},
+		{"pod subject token", edit(`"p-1"`, `"p.>"`), ReasonPod},
+		{"pod dash end", edit(`"p-1"`, `"p-"`), ReasonPod},
+		{"node", edit(`"pod":"p-1",`, `"pod":"p-1","node":"a..b",`), ReasonNode},
+		{"region injection", edit(`"pod":"p-1",`, `"pod":"p-1","region":"eu\",x=\"y"`+`,`), ReasonRegion},
+		{"no ts", edit(`"ts_ms":1763778245123,`, ``), ReasonTimestamp},
+		{"ts float", edit(`1763778245123`, `1.5`), ReasonTimestamp},
+		{"ts negative", edit(`1763778245123`, `-5`), ReasonTimestamp},
+		{"ts year 10000", edit(`1763778245123`, `253402300800000`), ReasonTimestamp},
+		{"seq negative", edit(`"interval_ms"`, `"seq":-1,"interval_ms"`), ReasonMalformed},
+		{"no interval", edit(`"interval_ms":5000,`, ``), ReasonInterval},
+		{"interval tiny", edit(`5000`, `10`), ReasonInterval},
+		{"interval huge", edit(`5000`, `3600000`), ReasonInterval},
+		{"draining string", edit(`"gauges"`, `"draining":"yes","gauges"`), ReasonMalformed},
+		{"no gauges", edit(`,"gauges":{"calls":1}`, ``), ReasonNoGauges},
+		{"empty gauges", edit(`{"calls":1}`, `{}`), ReasonNoGauges},
+		{"gauges array", edit(`{"calls":1}`, `[1]`), ReasonMalformed},
+		{"too many gauges", edit(`{"calls":1}`, `{`+strings.Join(many, ",")+`}`), ReasonTooManyGauges},
+		{"gauge upper", edit(`"calls"`, `"Calls"`), ReasonGaugeName},
+		{"gauge label injection", edit(`"calls"`, `"calls{x=\"1\"}"`), ReasonGaugeName},
+		{"gauge reserved", edit(`"calls"`, `"calls_forecast"`), ReasonGaugeName},
+		{"duplicate gauge", edit(`{"calls":1}`, `{"calls":1,"calls":2}`), ReasonDuplicateGauge},
+		{"negative", edit(`"calls":1`, `"calls":-1`), ReasonValue},
+		{"string value", edit(`"calls":1`, `"calls":"1"`), ReasonValue},
+		{"huge", edit(`"calls":1`, `"calls":1e300`), ReasonValue},
+		{"nan", edit(`"calls":1`, `"calls":NaN`), ReasonValue},
+		{"inf", edit(`"calls":1`, `"calls":Infinity`), ReasonValue},
+	}
+	var d Decoder
+	for _, c := range cases {
+		var s Sample
+		got := d.Decode([]byte(c.in), &s)
+		if got == ReasonMalformed && c.want == ReasonValue {
+			got = ReasonValue // NaN and Infinity are not JSON: either answer rejects them
+		}
+		if got != c.want {
+			t.Errorf("%s: got %q (%s), want %q", c.name, got, got.Description(), c.want)
+		}
+	}
+}
+
+func TestEveryReasonHasALabel(t *testing.T) {
+	seen := map[string]bool{}
+	for r := Accepted + 1; r < NumReasons; r++ {
+		if r.String() == "" || r.Description() == "" || seen[r.String()] {
+			t.Errorf("reason %d: label %q description %q", r, r.String(), r.Description())
+		}
+		seen[r.String()] = true
+	}
+}
+
+func TestValidateCatchesPublisherMistakes(t *testing.T) {
+	s := validSample()
+	s.Gauges = append(s.Gauges, Gauge{"calls", 3})
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("duplicate gauge: %v", err)
+	}
+	s = validSample()
+	s.Interval = 0
+	if s.Validate() == nil {
+		t.Fatal("zero interval accepted")
+	}
+}
+
+func TestDecodeDoesNotAllocate(t *testing.T) {
+	b := encode(validSample())
+	var d Decoder
+	var s Sample
+	d.Decode(b, &s)
+	if n := testing.AllocsPerRun(100, func() { d.Decode(b, &s) }); n != 0 {
+		t.Fatalf("Decode allocates %v times per sample", n)
+	}
+}
+
+func TestKinds(t *testing.T) {
+	for _, k := range Kinds() {
+		if ParseKind(k.String()) != k {
+			t.Errorf("kind %s does not round-trip", k)
+		}
+	}
+	if ParseKind("") != KindUnknown || ParseKind("KAMAILIO") != KindUnknown {
+		t.Fatal("bad kind parsed")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encode(validSample()))
+	f.Add([]byte(`{"v":1,"kind":"jvb","namespace":"a","pod":"b","ts_ms":1,"interval_ms":100,"gauges":{"participants":0}}`))
+	f.Add([]byte(`{"v":1,"gauges":{"a":1e999}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Decoder
+		var s Sample
+		if d.Decode(data, &s) != Accepted {
+			return
+		}
+		// An accepted sample re-encodes to one that decodes to the same.
+		again := s.AppendJSON(nil)
+		var s2 Sample
+		var d2 Decoder
+		if r := d2.Decode(again, &s2); r != Accepted {
+			t.Fatalf("re-encoded sample rejected (%s): %s", r, again)
+		}
+		if s2.Pod != s.Pod || s2.Namespace != s.Namespace || len(s2.Gauges) != len(s.Gauges) || !s2.Time.Equal(s.Time) {
+			t.Fatalf("round trip changed %+v into %+v", s, s2)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := encode(validSample())
+	var d Decoder
+	var s Sample
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if d.Decode(data, &s) != Accepted {
+			b.Fatal("rejected")
+		}
+	}
+}
+
+func encode(s Sample) []byte { return s.AppendJSON(nil) }
