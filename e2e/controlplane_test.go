@@ -64,7 +64,7 @@ func testContext(t *testing.T, limit time.Duration) context.Context {
 }
 
 // namespace creates a namespace for one test, deleted when it ends.
-func namespace(ctx context.Context, t *testing.T, cp *framework.ControlPlane) string {
+func namespace(ctx context.Context, t *testing.T, cp *framework.Environment) string {
 	t.Helper()
 	name := fmt.Sprintf("e2e-%d", time.Now().UnixNano()%1e9)
 	if err := framework.CreateNamespace(ctx, cp.Client, name); err != nil {
@@ -97,7 +97,7 @@ func newDeployment(name string, replicas int32) *appsv1.Deployment {
 
 // waitReady waits until the Deployment has exactly replicas pods, all
 // updated and ready.
-func waitReady(ctx context.Context, t *testing.T, cp *framework.ControlPlane, ns, name string, replicas int32) {
+func waitReady(ctx context.Context, t *testing.T, cp *framework.Environment, ns, name string, replicas int32) {
 	t.Helper()
 	d, err := framework.Until(ctx, cp.Client.AppsV1().Deployments(ns), name, func(d *appsv1.Deployment) (bool, error) {
 		s := d.Status

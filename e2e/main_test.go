@@ -24,10 +24,10 @@ var keep = flag.Bool("e2e.keep", false,
 // one minute, which would cut the build short with no clear message.
 const coldBuildTimeout = 40 * time.Minute
 
-// cluster is the control plane all tests share; setupErr says why there is
+// cluster is the environment all tests share; setupErr says why there is
 // none.
 var (
-	cluster  *framework.ControlPlane
+	cluster  *framework.Environment
 	setupErr error
 )
 
@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 
 var errSkip = fmt.Errorf("RTCSCALE_E2E=0")
 
-func setup() (*framework.ControlPlane, error) {
+func setup() (*framework.Environment, error) {
 	ctx := context.Background()
 	root, err := framework.RepoRoot(".")
 	if err != nil {
@@ -69,11 +69,7 @@ func setup() (*framework.ControlPlane, error) {
 				t, coldBuildTimeout)
 		}
 	}
-	bins, err := framework.EnsureBinaries(ctx, root, os.Stderr)
-	if err != nil {
-		return nil, err
-	}
-	return framework.Start(ctx, bins, framework.Options{Log: os.Stderr})
+	return framework.StartEnvironment(ctx, root, framework.Options{Log: os.Stderr})
 }
 
 // testTimeout is the -test.timeout the binary runs with (0: none).
@@ -87,16 +83,16 @@ func testTimeout() time.Duration {
 }
 
 func waitForInterrupt() {
-	fmt.Fprintf(os.Stderr, "e2e: control plane kept up (-e2e.keep); Ctrl-C to stop it\n  export KUBECONFIG=%s\n", cluster.AdminKubeconfig)
+	fmt.Fprintf(os.Stderr, "e2e: control plane kept up (-e2e.keep); Ctrl-C to stop it\n%s", cluster.Describe())
 	ch := make(chan os.Signal, 1)
 	signal.Reset(os.Interrupt, syscall.SIGTERM)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	<-ch
 }
 
-// env returns the shared control plane, or ends the test: skipped when
+// env returns the shared environment, or ends the test: skipped when
 // RTCSCALE_E2E=0, failed when setting it up failed.
-func env(t *testing.T) *framework.ControlPlane {
+func env(t *testing.T) *framework.Environment {
 	t.Helper()
 	switch {
 	case setupErr == errSkip:
@@ -107,5 +103,16 @@ func env(t *testing.T) *framework.ControlPlane {
 	if err := cluster.Check(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		// A permission deploy/ lacks shows up as a refused request in the
+		// adapter's log, whatever the adapter did with the error.
+		lines, err := cluster.Adapter.Forbidden()
+		if err != nil {
+			t.Error(err)
+		}
+		for _, l := range lines {
+			t.Errorf("the apiserver refused the adapter a request (missing RBAC in deploy/?): %s", l)
+		}
+	})
 	return cluster
 }

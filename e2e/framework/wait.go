@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +39,10 @@ func Until[T runtime.Object, L runtime.Object](ctx context.Context, c ListWatche
 			return c.Watch(ctx, o)
 		},
 	}
-	_, err := watchtools.UntilWithSync(ctx, lw, last, nil, func(ev watch.Event) (bool, error) {
+	// The informer describes its type with an example object, which must
+	// not be a nil pointer (an Unstructured's kind is read from it).
+	example := reflect.New(reflect.TypeFor[T]().Elem()).Interface().(T)
+	_, err := watchtools.UntilWithSync(ctx, lw, example, nil, func(ev watch.Event) (bool, error) {
 		obj, ok := ev.Object.(T)
 		if !ok {
 			return false, fmt.Errorf("watch of %s: unexpected %T", name, ev.Object)
