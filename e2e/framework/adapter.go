@@ -171,6 +171,9 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 	pool.AppendCertsFromPEM(a.CA.CertPEM)
 	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	if err := waitHealthy(ctx, a.Process, direct, a.URL+"/readyz"); err != nil {
+		if lines, _ := a.Forbidden(); len(lines) > 0 {
+			return nil, fmt.Errorf("%w\nthe apiserver refused the adapter (missing RBAC in %s?):\n%s", err, rbacManifest, strings.Join(lines, "\n"))
+		}
 		return nil, err
 	}
 
