@@ -28,21 +28,7 @@ type ListWatcher[L runtime.Object] interface {
 // something never happens on the way (by returning an error).
 func Until[T runtime.Object, L runtime.Object](ctx context.Context, c ListWatcher[L], name string, cond func(T) (bool, error)) (T, error) {
 	var last T
-	selector := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = selector
-			return c.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = selector
-			return c.Watch(ctx, o)
-		},
-	}
-	// The informer describes its type with an example object, which must
-	// not be a nil pointer (an Unstructured's kind is read from it).
-	example := reflect.New(reflect.TypeFor[T]().Elem()).Interface().(T)
-	_, err := watchtools.UntilWithSync(ctx, lw, example, nil, func(ev watch.Event) (bool, error) {
+	_, err := watchtools.UntilWithSync(ctx, listWatch(c, name), example[T](), nil, func(ev watch.Event) (bool, error) {
 		obj, ok := ev.Object.(T)
 		if !ok {
 			return false, fmt.Errorf("watch of %s: unexpected %T", name, ev.Object)
@@ -57,6 +43,39 @@ func Until[T runtime.Object, L runtime.Object](ctx context.Context, c ListWatche
 		return last, fmt.Errorf("waiting for %s: %w", name, err)
 	}
 	return last, nil
+}
+
+// UntilDeleted waits until the object called name no longer exists.
+func UntilDeleted[T runtime.Object, L runtime.Object](ctx context.Context, c ListWatcher[L], name string) error {
+	gone := func(store cache.Store) (bool, error) { return len(store.List()) == 0, nil }
+	_, err := watchtools.UntilWithSync(ctx, listWatch(c, name), example[T](), gone, func(ev watch.Event) (bool, error) {
+		return ev.Type == watch.Deleted, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s to be deleted: %w", name, err)
+	}
+	return nil
+}
+
+// listWatch lists and watches the one object called name.
+func listWatch[L runtime.Object](c ListWatcher[L], name string) cache.ListerWatcher {
+	selector := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return c.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return c.Watch(ctx, o)
+		},
+	}
+}
+
+// example returns an empty T for an informer to describe its type with; it
+// must not be a nil pointer (an Unstructured's kind is read from it).
+func example[T runtime.Object]() T {
+	return reflect.New(reflect.TypeFor[T]().Elem()).Interface().(T)
 }
 
 // CreateNamespace creates a namespace and waits until its default
