@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,21 +25,18 @@ var keep = flag.Bool("e2e.keep", false,
 // one minute, which would cut the build short with no clear message.
 const coldBuildTimeout = 40 * time.Minute
 
-// cluster is the environment all tests share; setupErr says why there is
-// none.
+// cluster is the environment all tests share, started by the first test
+// that asks for it (so that `go test -list` or `-run '^$'` start nothing);
+// setupErr says why there is none.
 var (
-	cluster  *framework.Environment
-	setupErr error
+	setupOnce sync.Once
+	cluster   *framework.Environment
+	setupErr  error
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if os.Getenv("RTCSCALE_E2E") == "0" {
-		setupErr = errSkip
-		os.Exit(m.Run())
-	}
 	framework.StopOnSignal(nil)
-	cluster, setupErr = setup()
 	code := m.Run()
 	if cluster != nil {
 		if *keep {
@@ -53,8 +51,6 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
-
-var errSkip = fmt.Errorf("RTCSCALE_E2E=0")
 
 func setup() (*framework.Environment, error) {
 	ctx := context.Background()
@@ -94,11 +90,12 @@ func waitForInterrupt() {
 // RTCSCALE_E2E=0, failed when setting it up failed.
 func env(t *testing.T) *framework.Environment {
 	t.Helper()
-	switch {
-	case setupErr == errSkip:
+	if os.Getenv("RTCSCALE_E2E") == "0" {
 		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
-	case setupErr != nil:
-		t.Fatalf("e2e control plane: %v", setupErr)
+	}
+	setupOnce.Do(func() { cluster, setupErr = setup() })
+	if setupErr != nil {
+		t.Fatalf("e2e environment: %v", setupErr)
 	}
 	if err := cluster.Check(); err != nil {
 		t.Fatal(err)

@@ -215,6 +215,8 @@ func build(ctx context.Context, toolsDir string, b resolvedBuild, log io.Writer)
 		cmd := exec.CommandContext(ctx, "go", args...)
 		cmd.Dir = toolsDir
 		cmd.Stdout, cmd.Stderr = log, log
+		// A test binary killed for its -timeout must not leave a build behind.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("building %s from %s %s (go %v in %s): %w", bin.name, b.modulePath, m.Version, args, toolsDir, err)
 		}
