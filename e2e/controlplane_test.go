@@ -9,7 +9,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -106,29 +105,6 @@ func waitReady(ctx context.Context, t *testing.T, cp *framework.Environment, ns,
 	})
 	if err != nil {
 		t.Fatalf("deployment %s/%s never had %d ready replicas: %v; status %+v", ns, name, replicas, err, d.Status)
-	}
-}
-
-func newHPA(target string, minReplicas, maxReplicas int32, metrics ...autoscalingv2.MetricSpec) *autoscalingv2.HorizontalPodAutoscaler {
-	return &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Name: target},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: target},
-			MinReplicas:    ptr.To(minReplicas),
-			MaxReplicas:    maxReplicas,
-			Metrics:        metrics,
-		},
-	}
-}
-
-// podsMetric is a Pods metric with an AverageValue target.
-func podsMetric(name, average string) autoscalingv2.MetricSpec {
-	return autoscalingv2.MetricSpec{
-		Type: autoscalingv2.PodsMetricSourceType,
-		Pods: &autoscalingv2.PodsMetricSource{
-			Metric: autoscalingv2.MetricIdentifier{Name: name},
-			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resource.MustParse(average))},
-		},
 	}
 }
 

@@ -59,14 +59,7 @@ func TestHPA(t *testing.T) {
 		e, ctx := env(t), testContext(t, scenarioTimeout)
 		w := startWorkload(ctx, t, e, "kamailio", 1, framework.SidecarOptions{Kind: sample.KindKamailio})
 		w.sidecars.SetLoad(45)
-		createHPA(ctx, t, e, w.ns, newHPA(w.name, 1, 10, autoscalingv2.MetricSpec{
-			Type: autoscalingv2.ObjectMetricSourceType,
-			Object: &autoscalingv2.ObjectMetricSource{
-				DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: w.name},
-				Metric:          autoscalingv2.MetricIdentifier{Name: "calls"},
-				Target:          autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resource.MustParse("10"))},
-			},
-		}))
+		createHPA(ctx, t, e, w.ns, newHPA(w.name, 1, 10, deploymentMetric(w.name, "calls", "10")))
 		h := waitScaled(ctx, t, e, w.ns, w.name, 5, 5)
 		// The HPA reports the sum per replica: 45 / 5.
 		if got := currentAverage(h); got != 9 {
@@ -84,15 +77,9 @@ func TestHPA(t *testing.T) {
 		other := startWorkloadIn(ctx, t, e, w.ns, "core", 1, framework.SidecarOptions{Region: "us-east"})
 		other.sidecars.SetLoad(1000)
 		w.sidecars.SetLoad(30)
-		createHPA(ctx, t, e, w.ns, newHPA(w.name, 1, 10, autoscalingv2.MetricSpec{
-			Type: autoscalingv2.ExternalMetricSourceType,
-			External: &autoscalingv2.ExternalMetricSource{
-				Metric: autoscalingv2.MetricIdentifier{Name: "calls", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{
-					"namespace": w.ns, "workload": w.name, "kind": sample.KindAsterisk.String(), "region": "eu-west",
-				}}},
-				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resource.MustParse("10"))},
-			},
-		}))
+		createHPA(ctx, t, e, w.ns, newHPA(w.name, 1, 10, externalMetric("calls", map[string]string{
+			"namespace": w.ns, "workload": w.name, "kind": sample.KindAsterisk.String(), "region": "eu-west",
+		}, "10")))
 		h := waitScaled(ctx, t, e, w.ns, w.name, 3, 3)
 		if got := currentAverage(h); got != 10 {
 			t.Errorf("HPA read %v calls per replica from the external metric, want 10 (eu-west edge only: 30 over 3 replicas)", got)
@@ -139,6 +126,58 @@ func TestHPA(t *testing.T) {
 		})
 		waitScaled(ctx, t, e, w.ns, w.name, 4, 4)
 	})
+}
+
+func newHPA(target string, minReplicas, maxReplicas int32, metrics ...autoscalingv2.MetricSpec) *autoscalingv2.HorizontalPodAutoscaler {
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		ObjectMeta: metav1.ObjectMeta{Name: target},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: target},
+			MinReplicas:    ptr.To(minReplicas),
+			MaxReplicas:    maxReplicas,
+			Metrics:        metrics,
+		},
+	}
+}
+
+// podsMetric is a Pods metric with an AverageValue target.
+func podsMetric(name, average string) autoscalingv2.MetricSpec {
+	return autoscalingv2.MetricSpec{
+		Type: autoscalingv2.PodsMetricSourceType,
+		Pods: &autoscalingv2.PodsMetricSource{
+			Metric: autoscalingv2.MetricIdentifier{Name: name},
+			Target: averageValue(average),
+		},
+	}
+}
+
+// deploymentMetric is an Object metric of a Deployment with an AverageValue
+// target.
+func deploymentMetric(deployment, name, average string) autoscalingv2.MetricSpec {
+	return autoscalingv2.MetricSpec{
+		Type: autoscalingv2.ObjectMetricSourceType,
+		Object: &autoscalingv2.ObjectMetricSource{
+			DescribedObject: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: deployment},
+			Metric:          autoscalingv2.MetricIdentifier{Name: name},
+			Target:          averageValue(average),
+		},
+	}
+}
+
+// externalMetric is an External metric with a label selector and an
+// AverageValue target.
+func externalMetric(name string, selector map[string]string, average string) autoscalingv2.MetricSpec {
+	return autoscalingv2.MetricSpec{
+		Type: autoscalingv2.ExternalMetricSourceType,
+		External: &autoscalingv2.ExternalMetricSource{
+			Metric: autoscalingv2.MetricIdentifier{Name: name, Selector: &metav1.LabelSelector{MatchLabels: selector}},
+			Target: averageValue(average),
+		},
+	}
+}
+
+func averageValue(v string) autoscalingv2.MetricTarget {
+	return autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: ptr.To(resource.MustParse(v))}
 }
 
 // workload is a Deployment whose pods' sidecars publish load.
