@@ -162,18 +162,8 @@ func (s *Store) aggregate(nsName, gauge string, workloadScoped bool, match func(
 	}
 	visit := func(ns *namespace) {
 		for _, p := range ns.pods {
-			if !match(p) {
-				continue
-			}
-			v, has := p.value(id)
-			if has && p.fresh(nowMs) {
-				cov.Pods++
-				cov.Fresh++
-				agg.add(v, p.ts)
-			} else if s.missing(p, id, nowMs, workloadScoped) {
-				cov.Pods++
-				cov.Missing++
-				cov.noteStale(p)
+			if match(p) {
+				s.accumulate(p, id, nowMs, workloadScoped, &agg, &cov)
 			}
 		}
 	}
@@ -187,4 +177,18 @@ func (s *Store) aggregate(nsName, gauge string, workloadScoped bool, match func(
 		visit(ns)
 	}
 	return agg, cov
+}
+
+// accumulate adds p's fresh value of gauge id to agg, or counts it missing.
+func (s *Store) accumulate(p *pod, id uint16, nowMs int64, workloadScoped bool, agg *Aggregate, cov *Coverage) {
+	v, has := p.value(id)
+	if has && p.fresh(nowMs) {
+		cov.Pods++
+		cov.Fresh++
+		agg.add(v, p.ts)
+	} else if s.missing(p, id, nowMs, workloadScoped) {
+		cov.Pods++
+		cov.Missing++
+		cov.noteStale(p)
+	}
 }
