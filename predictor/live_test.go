@@ -190,7 +190,7 @@ func TestLiveForecastsAheadOfTheRampAndSurvivesARestart(t *testing.T) {
 		t.Fatalf("forecast %v at the ramp's start", before)
 	}
 	want := map[string]float64{
-		`rtcscale_forecast_lead_seconds{namespace="voice",workload="asterisk",workload_kind="Deployment"}`: 260,
+		`rtcscale_forecast_lead_seconds{namespace="voice",workload="asterisk",workload_kind="Deployment"}`:        260,
 		`rtcscale_history_points{gauge="calls",namespace="voice",workload="asterisk",workload_kind="Deployment"}`: 4*24*60 + 1,
 	}
 	checkMetrics(t, reg, want)
