@@ -18,7 +18,8 @@ type Rolling struct {
 
 // NewRolling returns a Rolling predictor whose history has the given step
 // and holds 5 weeks. It refits every refit period; a fit's Validity is
-// raised above that period, so that it serves until the next one.
+// raised above that period, so that it serves until the next one, and its
+// Lead is the one Forecast is asked for.
 func NewRolling(step time.Duration, refit time.Duration, opts Options) *Rolling {
 	if opts.Validity < refit+time.Hour {
 		opts.Validity = refit + time.Hour
@@ -36,7 +37,9 @@ func (r *Rolling) Observe(t time.Time, v float64) { _ = r.h.Add(t, v) }
 // current load.
 func (r *Rolling) Forecast(now time.Time, lead time.Duration) float64 {
 	if r.fits == 0 || now.Sub(r.fitted) >= r.refit {
-		r.p, r.fitted = Fit(r.h, r.opts), now
+		opts := r.opts
+		opts.Lead = lead
+		r.p, r.fitted = Fit(r.h, opts), now
 		r.fits++
 	}
 	return r.p.Serve(now, lead, 0)

@@ -16,15 +16,17 @@ import (
 	"time"
 
 	"github.com/rtcscale/rtcscale/hpasim"
+	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/trace"
 	"github.com/rtcscale/rtcscale/whatif"
 )
 
-// newForecaster builds the forecaster of predictive mode for a replay whose
-// forecaster observes the load every `every` and is asked `lead` ahead.
-// It is where rtcscale's predictor plugs in; while it is nil, predictive
-// mode is skipped with a note.
-var newForecaster func(every, lead time.Duration) whatif.Forecaster
+// newForecaster builds the forecaster of predictive mode: rtcscale's
+// predictor, observing the load every `every` and refitted every `refit`
+// on the load observed so far. Tests swap in a double.
+var newForecaster = func(every, refit time.Duration) whatif.Forecaster {
+	return predictor.NewRolling(every, refit, predictor.Options{})
+}
 
 // runWhatif is `rtcscale whatif`: it replays a load trace through a
 // simulation of the HPA given as a manifest, reactive as written, with
@@ -41,7 +43,7 @@ type whatifOptions struct {
 	fleet                                whatif.Fleet
 	ctrl                                 hpasim.Config
 	initial                              int
-	lead, every, bucket                  time.Duration
+	lead, every, refit, bucket           time.Duration
 }
 
 func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -70,7 +72,8 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&o.ctrl.DownscaleStabilization, "downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
 	fs.StringVar(&o.modes, "modes", "reactive,predictive,oracle", "modes to run, comma-separated")
 	fs.DurationVar(&o.lead, "lead", 0, "how far ahead the forecast looks (0: start-up + jitter + 1m)")
-	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster observes the load and the forecast is refreshed")
+	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster observes the load and the forecast is refreshed (the predictor's history step)")
+	fs.DurationVar(&o.refit, "refit", 24*time.Hour, "how often the predictor is refitted on the load observed so far (each fit costs up to a second on 5 weeks of minutes; the live adapter refits every 15m)")
 	fs.StringVar(&o.sweep, "sweep", "", "compare settings in one table: target=V1,V2,..., lead=D1,D2,... or stabilization=D1,D2,...")
 	fs.DurationVar(&o.bucket, "bucket", 30*time.Minute, "resolution of the timeline CSV and plots")
 	fs.StringVar(&o.out, "out", "whatif-out", "directory for timeline.csv, plot.png, plot.svg, week.png and report.html (empty: none)")
@@ -102,8 +105,8 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if o.initial < 0 || o.initial > 1<<20 {
 		return fmt.Errorf("--initial %d: want 0 or a replica count", o.initial)
 	}
-	if o.every <= 0 || o.lead < 0 {
-		return fmt.Errorf("--forecast-every must be positive and --lead non-negative, got %s and %s", o.every, o.lead)
+	if o.every < time.Second || o.every > 24*time.Hour || o.every%time.Second != 0 || o.lead < 0 || o.refit <= 0 {
+		return fmt.Errorf("--forecast-every must be a whole number of seconds between 1s and 24h, --lead non-negative and --refit positive, got %s, %s and %s", o.every, o.lead, o.refit)
 	}
 	if o.lead == 0 {
 		o.lead = o.fleet.Startup + o.fleet.StartupJitter + time.Minute
@@ -151,13 +154,8 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 	}
 	var pred *whatif.Predictive
 	if want["predictive"] {
-		if newForecaster == nil {
-			fmt.Fprintln(stderr, "note: predictive mode skipped: no forecaster is wired into this build (see docs/whatif.md)")
-			delete(want, "predictive")
-		} else {
-			every, lead := o.every, o.lead
-			pred = &whatif.Predictive{New: func() whatif.Forecaster { return newForecaster(every, lead) }, Lead: lead, Every: every}
-		}
+		every, refit := o.every, o.refit
+		pred = &whatif.Predictive{New: func() whatif.Forecaster { return newForecaster(every, refit) }, Lead: o.lead, Every: every}
 	}
 
 	var jobs []*job
@@ -402,7 +400,7 @@ func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, ora
 			{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
 			{"scale-down", fmt.Sprintf("%s victims, %s grace", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], o.fleet.Grace)},
 			{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
-			{"predictive", fmt.Sprintf("lead %s, forecast every %s", o.lead, o.every)},
+			{"predictive", fmt.Sprintf("lead %s, forecast every %s, refitted every %s", o.lead, o.every, o.refit)},
 			{"seed", fmt.Sprint(o.fleet.Seed)},
 		},
 		Rows:    rows,
