@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"backtest": {"score the predictor's models on a load trace", runBacktest},
 	"demo":     {"run everything on this machine: embedded NATS, a simulated fleet, the metrics APIs on localhost", runDemo},
 	"version":  {"print the version", runVersion},
+	"whatif":   {"replay a load trace through a simulated HPA: reactive, with rtcscale's forecast, and the oracle", runWhatif},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".

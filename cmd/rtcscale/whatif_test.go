@@ -153,6 +153,21 @@ func TestWhatifPredictor(t *testing.T) {
 	}
 }
 
+// TestExampleHPA checks that the example HPA of deploy/examples is what the
+// API server accepts (the replay decodes it strictly into the real
+// autoscaling/v2 type, defaults and validates it as the API server does)
+// and that it replays.
+func TestExampleHPA(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 1), "--hpa", "../../deploy/examples/hpa-asterisk-forecast.yaml", "--modes", "reactive", "--out", ""}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "reactive") {
+		t.Fatalf("output:\n%s", stdout.String())
+	}
+}
+
 func TestWhatifRejects(t *testing.T) {
 	tr := writeTrace(t, 1)
 	for name, args := range map[string][]string{
