@@ -39,6 +39,7 @@ func runWhatif(ctx context.Context, args []string) error {
 // whatifOptions are the command's flags.
 type whatifOptions struct {
 	trace, hpa, out, modes, sweep, title string
+	history                              historySource
 	peak                                 float64
 	fleet                                whatif.Fleet
 	ctrl                                 hpasim.Config
@@ -55,6 +56,7 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.trace, "trace", "", "load trace: CSV of timestamp,value (date-time or unix seconds), read as concurrent calls")
+	o.history.addFlags(fs)
 	fs.Float64Var(&o.peak, "peak", 0, "scale the trace so that its peak is this many concurrent calls (0: as is)")
 	fs.StringVar(&o.hpa, "hpa", "", "the autoscaling/v2 HorizontalPodAutoscaler manifest the operator would apply (YAML or JSON)")
 	fs.IntVar(&o.fleet.Capacity, "capacity", 100, "calls (or participants) one pod can carry")
@@ -87,9 +89,9 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.trace == "" || o.hpa == "" {
+	if (o.trace == "") == (o.history.url == "") || o.hpa == "" {
 		fs.Usage()
-		return errors.New("--trace and --hpa are required")
+		return errors.New("--hpa and one of --trace and --history are required")
 	}
 	var err error
 	if o.fleet.StartupState, err = parseChoice(*startupState, "startup-state", map[string]whatif.StartupState{"missing": whatif.StartMissing, "pending": whatif.StartPending, "zero": whatif.StartZero}); err != nil {
@@ -112,9 +114,18 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		o.lead = o.fleet.Startup + o.fleet.StartupJitter + time.Minute
 	}
 	if o.title == "" {
-		o.title = "What-if replay of " + filepath.Base(o.trace)
+		o.title = "What-if replay of " + o.source()
 	}
 	return replayAll(ctx, o, strings.Join(append([]string{"rtcscale whatif"}, args...), " "), stdout, stderr)
+}
+
+// source names the replay's load: the trace's file name, or the workload's
+// recorded history.
+func (o *whatifOptions) source() string {
+	if o.trace != "" {
+		return filepath.Base(o.trace)
+	}
+	return o.history.String()
 }
 
 func parseChoice[T any](v, flagName string, choices map[string]T) (T, error) {
@@ -139,7 +150,7 @@ type job struct {
 }
 
 func replayAll(ctx context.Context, o whatifOptions, command string, stdout, stderr io.Writer) error {
-	cfg, err := loadReplay(o)
+	cfg, err := loadReplay(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -223,9 +234,16 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 // maxSteps bounds a replay's length: ten years at 15 s, 170 MB of demand.
 const maxSteps = 21_000_000
 
-// loadReplay reads the trace and the HPA into a replay configuration.
-func loadReplay(o whatifOptions) (whatif.Config, error) {
-	s, err := trace.ReadFile(o.trace)
+// loadReplay reads the trace (or the recorded history) and the HPA into a
+// replay configuration.
+func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
+	var s trace.Series
+	var err error
+	if o.trace != "" {
+		s, err = trace.ReadFile(o.trace)
+	} else {
+		s, err = o.history.read(ctx)
+	}
 	if err != nil {
 		return whatif.Config{}, err
 	}
@@ -424,10 +442,14 @@ func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, ora
 }
 
 func traceParam(o whatifOptions) string {
-	if o.peak == 0 {
-		return o.trace + " (values as concurrent calls)"
+	src := o.trace
+	if src == "" {
+		src = o.history.String()
 	}
-	return fmt.Sprintf("%s (scaled to a peak of %g calls)", o.trace, o.peak)
+	if o.peak == 0 {
+		return src + " (values as concurrent calls)"
+	}
+	return fmt.Sprintf("%s (scaled to a peak of %g calls)", src, o.peak)
 }
 
 func startupStateName(s whatif.StartupState) string {
