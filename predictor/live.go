@@ -330,21 +330,26 @@ func (l *Live) Load(ctx context.Context, st *Store) error {
 // series, which spreads the refits of many series over time by itself. It
 // returns how many it fitted.
 func (l *Live) Refit(ctx context.Context, now time.Time) int {
+	type dueSeries struct {
+		s   *series
+		due time.Time
+	}
+	var due []dueSeries
 	l.mu.RLock()
-	var due []*series
 	for _, s := range l.series {
 		s.mu.Lock()
 		if !s.due.After(now) {
-			due = append(due, s)
+			due = append(due, dueSeries{s, s.due})
 		}
 		s.mu.Unlock()
 	}
 	l.mu.RUnlock()
-	slices.SortFunc(due, func(a, b *series) int {
-		return cmp.Or(a.due.Compare(b.due), strings.Compare(a.key, b.key))
+	slices.SortFunc(due, func(a, b dueSeries) int {
+		return cmp.Or(a.due.Compare(b.due), strings.Compare(a.s.key, b.s.key))
 	})
 	n := 0
-	for _, s := range due {
+	for _, d := range due {
+		s := d.s
 		if ctx.Err() != nil {
 			break
 		}

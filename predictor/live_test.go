@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -432,5 +433,46 @@ func TestRollingLearnsAsItGoes(t *testing.T) {
 	}
 	if before > 1.25*20 || ahead < 32 {
 		t.Fatalf("forecast %v at 07:45, %v at 07:58; want about 20, then the 32 of 08:02", before, ahead)
+	}
+}
+
+// TestLiveRun runs the whole loop on the wall clock with one-second steps:
+// it opens the store, records every step and stops with its context.
+func TestLiveRun(t *testing.T) {
+	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
+	st, _ := openStore(t, srv.ClientURL())
+	// The values Run appends, as they reach the stream's subjects.
+	appended := make(chan *nats.Msg, 64)
+	nc := natstest.Connect(t, srv.ClientURL())
+	if _, err := nc.ChanSubscribe("rtcscale.history.v1.>", appended); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f := newFleet(t, time.Now(), time.Minute)
+	f.publish(f.clock.Now(), 10) // fresh for as long as the fleet's clock stands still
+	l, err := NewLive(f.src, LiveConfig{Step: time.Second, Keep: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx, func(context.Context) (*Store, error) { return st, nil })
+	}()
+	timeout := time.After(20 * time.Second)
+	for n := 0; n < 4; n++ { // two gauges, two steps
+		select {
+		case <-appended:
+		case <-timeout:
+			t.Fatalf("Run appended %d values in 20 s", n)
+		}
+	}
+	cancel()
+	<-done
+	if v, ok := l.Forecast("voice", asterisk, "calls", 10); !ok || v != 10 {
+		t.Fatalf("forecast %v %v", v, ok)
 	}
 }
