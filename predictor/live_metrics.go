@@ -17,32 +17,20 @@ type liveMetrics struct {
 }
 
 func newLiveMetrics(l *Live, reg prometheus.Registerer) *liveMetrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
 	m := &liveMetrics{
 		fitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "rtcscale_predictor_fit_duration_seconds",
 			Help:    "Time one fit of one workload's predictor took.",
 			Buckets: []float64{0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
 		}),
-		writes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_history_writes_total",
-			Help: "Workload values appended to the JetStream history store (a value several adapter replicas write is stored once).",
-		}),
-		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_history_write_errors_total",
-			Help: "Workload values the JetStream history store did not take; they are kept in memory, not persisted.",
-		}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_forecast_series_refused_total",
-			Help: "Workload gauges given no history because the limit on histories (--forecast-max-series) was reached.",
-		}),
-		loaded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_history_loaded_total",
-			Help: "Messages read from the JetStream history store at start.",
-		}),
-		loadRejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_history_load_rejected_total",
-			Help: "Messages of the history store that did not decode or did not fit a history.",
-		}),
+		writes:       counter("rtcscale_history_writes_total", "Workload values appended to the JetStream history store (a value several adapter replicas write is stored once)."),
+		writeErrors:  counter("rtcscale_history_write_errors_total", "Workload values the JetStream history store did not take; they are kept in memory, not persisted."),
+		refused:      counter("rtcscale_forecast_series_refused_total", "Workload gauges given no history because the limit on histories (--forecast-max-series) was reached."),
+		loaded:       counter("rtcscale_history_loaded_total", "Messages read from the JetStream history store at start."),
+		loadRejected: counter("rtcscale_history_load_rejected_total", "Messages of the history store that did not decode or did not fit a history."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.fitSeconds, m.writes, m.writeErrors, m.refused, m.loaded, m.loadRejected, liveCollector{l})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,17 +19,17 @@ import (
 	wire "github.com/rtcscale/rtcscale/sample"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+// testClock is a settable clock, in unix nanoseconds.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock(t time.Time) *testClock {
+	c := &testClock{}
+	c.Set(t)
+	return c
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+func (c *testClock) Now() time.Time  { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *testClock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 // ramp is a daily load with a sharp morning ramp: 20 calls at night, rising
 // linearly from 08:00 to 200 at 08:30, back to 20 from 18:00 to 19:00.
@@ -58,7 +58,7 @@ type fleet struct {
 var asterisk = collector.Workload{Kind: collector.WorkloadDeployment, Name: "asterisk"}
 
 func newFleet(t *testing.T, now time.Time, startup time.Duration) *fleet {
-	f := &fleet{t: t, clock: &testClock{t: now}}
+	f := &fleet{t: t, clock: newTestClock(now)}
 	f.src = collector.NewStore(collector.Options{Now: f.clock.Now}, nil)
 	f.src.SetReplicaSet("voice", "asterisk-7c9", "asterisk")
 	for i := range 2 {
