@@ -40,9 +40,11 @@ type rig struct {
 	seq    uint64
 }
 
-func newRig(t *testing.T, opts collector.Options) *rig {
+// newRig starts the rig; the NATS server has JetStream. withOptions, if
+// given, returns the provider's options once the store is up.
+func newRig(t *testing.T, opts collector.Options, withOptions ...func(*rig) Options) *rig {
 	t.Helper()
-	srv := natstest.Start(t)
+	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
 	r := &rig{t: t, client: fake.NewClientset(), reg: prometheus.NewRegistry()}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -60,16 +62,26 @@ func newRig(t *testing.T, opts collector.Options) *rig {
 		t.Fatal("informers did not sync")
 	}
 	sub := collector.NewSubscriber(r.store, sample.DefaultSubjectPrefix)
-	if err := sub.Start(natstest.Connect(t, srv.ClientURL())); err != nil {
+	subConn := natstest.Connect(t, srv.ClientURL())
+	if err := sub.Start(subConn); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewLocalHandler(NewProvider(r.store, Options{}, NewMetrics(r.reg)), true)
+	// The server has the subscription once it answers a flush: nothing
+	// published after that is lost.
+	if err := subConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.nc = natstest.Connect(t, srv.ClientURL())
+	var po Options
+	for _, with := range withOptions {
+		po = with(r)
+	}
+	h, err := NewLocalHandler(NewProvider(r.store, po, NewMetrics(r.reg)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.api = httptest.NewServer(h)
 	t.Cleanup(r.api.Close)
-	r.nc = natstest.Connect(t, srv.ClientURL())
 	return r
 }
 
@@ -196,6 +208,10 @@ func TestMetricsAPIFromNATS(t *testing.T) {
 	})
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 10, pods[1]: 0, pods[2]: 32.5})
 	r.publish(sample.KindKamailio, "voice", "calls", map[string]float64{"kamailio-0": 42})
+	eventually(t, "the collector has the samples", func() (bool, string) {
+		st := r.store.Stats()
+		return st.Fresh == 4, fmt.Sprint(st)
+	})
 
 	// Pods metric, as the HPA asks: the target's selector, every pod with
 	// its own value and an explicit 0.

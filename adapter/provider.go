@@ -29,10 +29,13 @@ import (
 )
 
 // Aggregations over several pods are asked for by a suffix of the metric
-// name: "calls" is the sum, "calls_avg" the mean, "calls_max" the largest.
+// name: "calls" is the sum, "calls_avg" the mean, "calls_max" the largest,
+// and "calls_forecast" the sum the workload is expected to reach within its
+// lead (forecast.go).
 const (
-	suffixAvg = "_avg"
-	suffixMax = "_max"
+	suffixAvg      = "_avg"
+	suffixMax      = "_max"
+	suffixForecast = "_forecast"
 )
 
 type aggregation uint8
@@ -41,6 +44,7 @@ const (
 	aggSum aggregation = iota
 	aggAvg
 	aggMax
+	aggForecast
 )
 
 func parseMetric(name string) (gauge string, agg aggregation) {
@@ -49,6 +53,9 @@ func parseMetric(name string) (gauge string, agg aggregation) {
 	}
 	if g, ok := strings.CutSuffix(name, suffixMax); ok {
 		return g, aggMax
+	}
+	if g, ok := strings.CutSuffix(name, suffixForecast); ok {
+		return g, aggForecast
 	}
 	return name, aggSum
 }
@@ -102,6 +109,8 @@ type Options struct {
 	// request's namespace is then the scope, so that access to external
 	// metrics in one namespace reveals nothing of another.
 	ExternalAllNamespaces bool
+	// Forecaster serves the <gauge>_forecast metrics; nil turns them off.
+	Forecaster Forecaster
 }
 
 // Provider answers the custom and external metrics APIs from a
@@ -137,13 +146,16 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 	defer p.metrics.observe("custom", time.Now())
 	gr := normalize(info.GroupResource)
 	gauge, agg := parseMetric(info.Metric)
+	if agg == aggForecast {
+		return p.objectForecast(name, info, gr, gauge, metricSel)
+	}
 	ref := custom_metrics.ObjectReference{Namespace: name.Namespace, Name: name.Name}
 	var value float64
 	var ts time.Time
 	switch {
 	case gr == podsResource:
 		if agg != aggSum {
-			return nil, badRequest("%s: a pod has one value; the _avg and _max suffixes apply to workloads and namespaces", info.Metric)
+			return nil, badRequest(podHasOneValue, info.Metric)
 		}
 		pv, cov, ok := p.store.PodValue(name.Namespace, name.Name, gauge, metricSel)
 		if !ok {
@@ -193,7 +205,7 @@ func (p *Provider) GetMetricBySelector(_ context.Context, namespace string, sele
 		return nil, badRequest("%s/*/%s: list queries are served for pods; ask for one %s by name", info.GroupResource, info.Metric, info.GroupResource)
 	}
 	if _, agg := parseMetric(info.Metric); agg != aggSum {
-		return nil, badRequest("%s: a pod has one value; the _avg and _max suffixes apply to workloads and namespaces", info.Metric)
+		return nil, badRequest(podHasOneValue, info.Metric)
 	}
 	buf, _ := p.pool.Get().(*[]collector.PodValue)
 	if buf == nil {
@@ -237,6 +249,9 @@ func (p *Provider) GetExternalMetric(_ context.Context, namespace string, select
 		}
 	}
 	gauge, agg := parseMetric(info.Metric)
+	if agg == aggForecast {
+		return p.externalForecast(namespace, selector, info, gauge)
+	}
 	a, cov := p.store.SeriesAggregate(scope, selector, gauge)
 	what := fmt.Sprintf("series matching %q", selector.String())
 	if scope != "" {
@@ -321,6 +336,9 @@ func (p *Provider) refreshLists() {
 				custom = append(custom, provider.CustomMetricInfo{GroupResource: gr, Namespaced: gr != namespacesResource, Metric: name})
 			}
 			external = append(external, provider.ExternalMetricInfo{Metric: name})
+		}
+		if p.opts.Forecaster != nil {
+			custom, external = appendForecasts(custom, external, objects, g)
 		}
 	}
 	p.custom, p.external, p.listLen = custom, external, len(gauges)

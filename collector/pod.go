@@ -72,6 +72,7 @@ type pod struct {
 	owner      Workload
 	ready      bool
 	readySince int64 // unix ms
+	started    bool  // its start-up was noted (startup.go)
 
 	hasSample bool
 	kind      sample.Kind
@@ -211,6 +212,7 @@ func (s *Store) UpsertPod(info PodInfo) {
 	p.owner = info.Owner
 	p.ready = info.Ready
 	p.readySince = info.ReadySince.UnixMilli()
+	s.noteStartup(ns, p, info)
 }
 
 // DeletePod forgets a pod and its series at once: a deleted pod's last

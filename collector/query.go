@@ -161,18 +161,8 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 	}
 	everything := sel.Empty()
 	visitPod := func(p *pod) {
-		if !everything && !sel.Matches(p) {
-			return
-		}
-		v, has := p.value(id)
-		if has && p.fresh(nowMs) {
-			cov.Pods++
-			cov.Fresh++
-			agg.add(v, p.ts)
-		} else if s.missing(p, id, nowMs, workloadScoped) {
-			cov.Pods++
-			cov.Missing++
-			cov.noteStale(p)
+		if everything || sel.Matches(p) {
+			s.accumulate(p, id, nowMs, workloadScoped, &agg, &cov)
 		}
 	}
 	visit := func(ns *namespace) {
@@ -196,4 +186,18 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 		visit(ns)
 	}
 	return agg, cov
+}
+
+// accumulate adds p's fresh value of gauge id to agg, or counts it missing.
+func (s *Store) accumulate(p *pod, id uint16, nowMs int64, workloadScoped bool, agg *Aggregate, cov *Coverage) {
+	v, has := p.value(id)
+	if has && p.fresh(nowMs) {
+		cov.Pods++
+		cov.Fresh++
+		agg.add(v, p.ts)
+	} else if s.missing(p, id, nowMs, workloadScoped) {
+		cov.Pods++
+		cov.Missing++
+		cov.noteStale(p)
+	}
 }

@@ -80,6 +80,8 @@ type Store struct {
 	// gaugeScratch holds a sample's gauge IDs between resolving them and
 	// storing the sample, so that a rejected sample changes nothing.
 	gaugeScratch [sample.MaxGauges]uint16
+	// startups are the recent pods' start-up durations (startup.go).
+	startups map[startupKey]*startupRing
 }
 
 type namespace struct {

@@ -28,6 +28,8 @@ func runAdapter(ctx context.Context, args []string) error {
 	cf.add(fs)
 	var natsOpts collector.NATSOptions
 	addNATSFlags(fs, &natsOpts)
+	var ff forecastFlags
+	ff.add(fs)
 	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
 	addKlogFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -64,6 +66,13 @@ func runAdapter(ctx context.Context, args []string) error {
 		return err
 	}
 
+	live, err := ff.start(ctx, store, nc, reg)
+	if err != nil {
+		return err
+	}
+	if live != nil {
+		cf.provider.Forecaster = live
+	}
 	prov := adapter.NewProvider(store, cf.provider, adapter.NewMetrics(reg))
 	base.WithCustomMetrics(prov)
 	if cf.external {
@@ -103,6 +112,6 @@ func runAdapter(ctx context.Context, args []string) error {
 	}()
 	defer ops.Close()
 
-	klog.InfoS("Serving metrics APIs", "natsURL", natsOpts.URL, "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external)
+	klog.InfoS("Serving metrics APIs", "natsURL", natsOpts.URL, "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil)
 	return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }

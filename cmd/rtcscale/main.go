@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"sidecar":  {"read a local RTC server's load (Kamailio, rtpengine, JVB, Asterisk) and publish it for its pod", runSidecar},
 	"demo":     {"run everything on this machine: embedded NATS, a simulated fleet, the metrics APIs on localhost", runDemo},
 	"version":  {"print the version", runVersion},
+	"whatif":   {"replay a load trace through a simulated HPA: reactive, with rtcscale's forecast, and the oracle", runWhatif},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
