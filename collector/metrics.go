@@ -67,6 +67,15 @@ var (
 	freshDesc     = prometheus.NewDesc("rtcscale_series_fresh", "Pods whose latest sample is fresh enough to serve.", nil, nil)
 	knownPodsDesc = prometheus.NewDesc("rtcscale_pods_known", "Pods the cluster told the collector about.", nil, nil)
 	gaugesDesc    = prometheus.NewDesc("rtcscale_gauge_names", "Distinct gauge names seen.", nil, nil)
+
+	// Per workload, for dashboards: what the HPA's Object metrics see. One
+	// series per workload and gauge its pods publish.
+	workloadValueDesc = prometheus.NewDesc("rtcscale_workload_value",
+		"A gauge summed over a workload's pods with a fresh sample (what <workload>/<gauge> serves).",
+		[]string{LabelNamespace, LabelWorkloadKind, LabelWorkload, "gauge"}, nil)
+	workloadPodsDesc = prometheus.NewDesc("rtcscale_workload_pods",
+		"A workload's pods with a fresh sample.",
+		[]string{LabelNamespace, LabelWorkloadKind, LabelWorkload}, nil)
 )
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -74,6 +83,8 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- freshDesc
 	ch <- knownPodsDesc
 	ch <- gaugesDesc
+	ch <- workloadValueDesc
+	ch <- workloadPodsDesc
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -82,6 +93,13 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(freshDesc, prometheus.GaugeValue, float64(st.Fresh))
 	ch <- prometheus.MustNewConstMetric(knownPodsDesc, prometheus.GaugeValue, float64(st.KnownPods))
 	ch <- prometheus.MustNewConstMetric(gaugesDesc, prometheus.GaugeValue, float64(st.GaugeNames))
+	for _, l := range c.s.WorkloadLoads() {
+		kind := l.Workload.Kind.String()
+		ch <- prometheus.MustNewConstMetric(workloadPodsDesc, prometheus.GaugeValue, float64(l.Pods), l.Namespace, kind, l.Workload.Name)
+		for _, g := range l.Gauges {
+			ch <- prometheus.MustNewConstMetric(workloadValueDesc, prometheus.GaugeValue, g.Sum, l.Namespace, kind, l.Workload.Name, g.Name)
+		}
+	}
 }
 
 func (m *Metrics) count(r sample.Reason) {

@@ -188,3 +188,66 @@ func (s *Store) aggregate(nsName, gauge string, workloadScoped bool, match func(
 	}
 	return agg, cov
 }
+
+// WorkloadLoad is the fresh load of one workload: each gauge summed over
+// its pods with a fresh sample, as WorkloadAggregate sums it.
+type WorkloadLoad struct {
+	Namespace string
+	Workload  Workload
+	// Pods is how many of its pods have a fresh sample.
+	Pods   int
+	Gauges []GaugeSum
+}
+
+// GaugeSum is one gauge summed over pods.
+type GaugeSum struct {
+	Name string
+	Sum  float64
+}
+
+// WorkloadLoads returns the load of every workload with a fresh sample, in
+// no particular order. It visits every pod once; self-metrics call it at
+// scrape time, not the metrics APIs.
+func (s *Store) WorkloadLoads() []WorkloadLoad {
+	nowMs := s.now().UnixMilli()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	type acc struct {
+		pods int
+		sums []float64
+		seen []bool
+	}
+	var out []WorkloadLoad
+	for _, ns := range s.namespaces {
+		workloads := map[Workload]*acc{}
+		for _, p := range ns.pods {
+			if !p.known || !p.fresh(nowMs) {
+				continue
+			}
+			w := p.workload()
+			if w.Kind == WorkloadNone {
+				continue
+			}
+			a := workloads[w]
+			if a == nil {
+				a = &acc{sums: make([]float64, len(s.gaugeNames)), seen: make([]bool, len(s.gaugeNames))}
+				workloads[w] = a
+			}
+			a.pods++
+			for _, g := range p.gauges {
+				a.sums[g.id] += g.v
+				a.seen[g.id] = true
+			}
+		}
+		for w, a := range workloads {
+			l := WorkloadLoad{Namespace: ns.name, Workload: w, Pods: a.pods}
+			for id, seen := range a.seen {
+				if seen {
+					l.Gauges = append(l.Gauges, GaugeSum{Name: s.gaugeNames[id], Sum: a.sums[id]})
+				}
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}

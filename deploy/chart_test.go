@@ -104,8 +104,8 @@ func TestChartAllOptions(t *testing.T) {
 	sm := get[*map[string]any](t, objs, "ServiceMonitor", namespace, name)
 	smSpec := (*sm)["spec"].(map[string]any)
 	endpoints := smSpec["endpoints"].([]any)
-	if ep := endpoints[0].(map[string]any); ep["port"] != "metrics" || ep["path"] != "/metrics" || ep["interval"] != "5s" {
-		t.Errorf("ServiceMonitor endpoint %v: want port metrics, path /metrics, interval 5s", ep)
+	if ep := endpoints[0].(map[string]any); ep["port"] != "metrics" || ep["path"] != "/metrics" || ep["interval"] != "5s" || ep["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoint %v: want port metrics, path /metrics, interval 5s, honorLabels", ep)
 	}
 	if l := (*sm)["metadata"].(map[string]any)["labels"].(map[string]any); l["release"] != "prometheus" {
 		t.Errorf("ServiceMonitor labels %v lack release=prometheus", l)
