@@ -13,6 +13,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rtcscale/rtcscale/adapter"
@@ -65,6 +66,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	defer ns.Shutdown()
 
 	reg := prometheus.NewRegistry()
+	// The adapter's Go and process metrics too, so that the dashboards'
+	// memory and CPU panels work against a demo.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cm := collector.NewMetrics(reg)
 	store := collector.NewStore(cfg.Store, cm)
 
