@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,35 +26,12 @@ func TestChartDefaults(t *testing.T) {
 	}
 }
 
-// allOptions turns on every option of the chart at once.
-const allOptions = `
-image: {digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}
-imagePullSecrets: [{name: registry}]
-antiAffinity: hard
-nats:
-  url: tls://nats-0.nats:4222,tls://nats-1.nats:4222
-  subjectPrefix: tenant-a.load.v1
-  credsSecret: {name: rtcscale-nats, key: adapter.creds}
-  tls: {secretName: nats-client-tls, caKey: ca.pem, clientCertificate: true}
-tls:
-  mode: certManager
-apiService: {external: false, groupPriorityMinimum: 1000}
-config: {stale-after: 5, startup-grace: 1m}
-deletionCost: {enabled: true}
-serviceMonitor: {enabled: true, interval: 5s, labels: {release: prometheus}}
-logLevel: 3
-extraArgs: [--max-clock-skew=2s]
-priorityClassName: system-cluster-critical
-nodeSelector: {kubernetes.io/os: linux}
-tolerations: [{key: dedicated, operator: Equal, value: infra, effect: NoSchedule}]
-topologySpreadConstraints:
-  - {maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway, labelSelector: {matchLabels: {app.kubernetes.io/name: rtcscale-adapter}}}
-podAnnotations: {example.com/team: voice}
-podLabels: {example.com/tier: control}
-`
-
 func TestChartAllOptions(t *testing.T) {
-	objs := mustRender(t, allOptions)
+	allOptions, err := os.ReadFile(filepath.Join(chartDir, "ci", "all-options-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := mustRender(t, string(allOptions))
 	checkInstall(t, objs, install{external: false, deletionCost: true, tls: "certManager"})
 
 	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
