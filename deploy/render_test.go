@@ -1,7 +1,3 @@
-// Package deploy holds rtcscale's Helm chart (helm/rtcscale), its kustomize
-// base and components (kustomize/) and example HPAs (examples/). The tests
-// render them with the Helm v4 and kustomize libraries, decode every object
-// strictly into its Kubernetes type and check what an operator relies on.
 package deploy
 
 import (
@@ -10,17 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
-	"helm.sh/helm/v4/pkg/chart/common"
-	"helm.sh/helm/v4/pkg/chart/common/util"
-	"helm.sh/helm/v4/pkg/chart/loader"
-	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -28,8 +16,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -147,71 +133,23 @@ func stripComments(doc []byte) []byte {
 	return out
 }
 
-// renderChart renders the chart as `helm template rtcscale deploy/helm/rtcscale
-// --namespace rtcscale -f values` does, NOTES.txt aside.
+// renderChart renders the chart into the namespace of the kustomize base.
 func renderChart(valuesYAML string) ([]object, error) {
-	ch, err := loader.Load(chartDir)
+	stream, err := RenderChart(chartDir, "rtcscale", namespace, valuesYAML)
 	if err != nil {
 		return nil, err
 	}
-	var vals map[string]any
-	if err := yaml.Unmarshal([]byte(valuesYAML), &vals); err != nil {
-		return nil, fmt.Errorf("test values: %w", err)
-	}
-	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: "rtcscale", Namespace: namespace, IsInstall: true, Revision: 1}, nil)
-	if err != nil {
-		return nil, err
-	}
-	files, err := engine.Render(ch, top)
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(files))
-	for name := range files {
-		if strings.HasSuffix(name, ".yaml") {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	var stream bytes.Buffer
-	for _, name := range names {
-		fmt.Fprintf(&stream, "---\n# Source: %s\n%s\n", name, files[name])
-	}
-	return decodeAll(stream.Bytes())
+	return decodeAll(stream)
 }
 
-// buildKustomize runs `kustomize build` on dir, a folder under
-// deploy/kustomize, in an in-memory copy of deploy/kustomize to which extra
-// files (path relative to deploy/kustomize -> content) are added.
+// buildKustomize builds dir, a folder under deploy/kustomize, with extra
+// files added.
 func buildKustomize(dir string, extra map[string]string) ([]object, error) {
-	mem := filesys.MakeFsInMemory()
-	err := filepath.WalkDir(kustomizeDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return mem.WriteFile("/"+path, b)
-	})
+	stream, err := BuildKustomize(kustomizeDir, dir, extra)
 	if err != nil {
 		return nil, err
 	}
-	for path, content := range extra {
-		if err := mem.WriteFile("/"+filepath.Join(kustomizeDir, path), []byte(content)); err != nil {
-			return nil, err
-		}
-	}
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, "/"+filepath.Join(kustomizeDir, dir))
-	if err != nil {
-		return nil, err
-	}
-	out, err := res.AsYaml()
-	if err != nil {
-		return nil, err
-	}
-	return decodeAll(out)
+	return decodeAll(stream)
 }
 
 func mustRender(t *testing.T, valuesYAML string) []object {
