@@ -141,6 +141,11 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{`tls: {mode: secret, caBundle: eA==}`, "tls.secretName is required"},
 		{`tls: {mode: secret, secretName: s}`, "tls.caBundle"},
 		{`antiAffinity: maybe`, "antiAffinity must be soft or hard"},
+		// values.schema.json: a misspelt key fails instead of being ignored.
+		{`replica: 3`, "replica"},
+		{`config: {stale_after: 4}`, "stale_after"},
+		{`config: {max-series: many}`, "max-series"},
+		{`nats: {tls: {secretname: nats-tls}}`, "secretname"},
 	} {
 		_, err := renderChart(tc.values)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
