@@ -287,7 +287,7 @@ func (p *Provider) notFound(gauge string, cov collector.Coverage, what string) e
 	if cov.Pods == 0 {
 		return notFound("no fresh %q for %s: no pod in scope has published it (check the sidecars and the selector)", gauge, what)
 	}
-	return notFound("no fresh %q for %s: %d pods in scope, none with a fresh sample", gauge, what, cov.Pods)
+	return notFound("no fresh %q for %s: %d pods match, none with a fresh sample (is their sidecar publishing?)", gauge, what, cov.Pods)
 }
 
 // ListAllMetrics lists every gauge seen, for every resource rtcscale

@@ -93,6 +93,9 @@ type namespace struct {
 	// replicaSets maps a ReplicaSet to the Deployment that owns it ("" for
 	// none), so that a pod's workload is found without asking the cluster.
 	replicaSets map[string]string
+
+	gen        uint64 // see selections
+	selections selections
 }
 
 // NewStore returns an empty Store. metrics may be nil.
@@ -209,10 +212,7 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 		p.region = strings.Clone(smp.Region)
 	}
 	p.ts, p.staleAt, p.seq, p.draining = ts, staleAt, smp.Seq, smp.Draining
-	p.gauges = p.gauges[:0]
-	for i, g := range smp.Gauges {
-		p.gauges = append(p.gauges, gaugeValue{id: ids[i], v: g.Value})
-	}
+	p.setGauges(ids, smp.Gauges)
 	return sample.Accepted
 }
 

@@ -9,33 +9,19 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/rtcscale/rtcscale/internal/natstest"
 )
 
 // startJetStream runs a real NATS server with JetStream on loopback, storing
 // in dir, and returns it with a JetStream client; both stop with the test.
 func startJetStream(t *testing.T, dir string) (*server.Server, jetstream.JetStream) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	srv := natstest.Start(t, natstest.JetStream(dir))
+	js, err := jetstream.New(natstest.Connect(t, srv.ClientURL()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	})
 	return srv, js
 }
 

@@ -1,0 +1,445 @@
+package adapter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/natstest"
+	"github.com/rtcscale/rtcscale/sample"
+)
+
+// rig is the adapter as it runs, minus TLS and the aggregation layer: a
+// real NATS server, the collector subscribed to it, informers over a
+// client-go cluster, and the metrics APIs' HTTP handlers.
+type rig struct {
+	t      *testing.T
+	nc     *nats.Conn
+	client *fake.Clientset
+	store  *collector.Store
+	reg    *prometheus.Registry
+	api    *httptest.Server
+	now    func() time.Time
+	seq    uint64
+}
+
+func newRig(t *testing.T, opts collector.Options) *rig {
+	t.Helper()
+	srv := natstest.Start(t)
+	r := &rig{t: t, client: fake.NewClientset(), reg: prometheus.NewRegistry()}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r.now = opts.Now
+	r.store = collector.NewStore(opts, collector.NewMetrics(r.reg))
+	cluster, err := collector.WatchCluster(r.client, r.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	cluster.Start(stop)
+	if !cluster.WaitForSync(stop) {
+		t.Fatal("informers did not sync")
+	}
+	sub := collector.NewSubscriber(r.store, sample.DefaultSubjectPrefix)
+	if err := sub.Start(natstest.Connect(t, srv.ClientURL())); err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewLocalHandler(NewProvider(r.store, Options{}, NewMetrics(r.reg)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.api = httptest.NewServer(h)
+	t.Cleanup(r.api.Close)
+	r.nc = natstest.Connect(t, srv.ClientURL())
+	return r
+}
+
+// deployment creates a Deployment's ReplicaSet and n Ready pods labelled
+// app=name.
+func (r *rig) deployment(ns, name string, n int) []string {
+	r.t.Helper()
+	ctx := context.Background()
+	rsName := name + "-7c9"
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: rsName, OwnerReferences: []metav1.OwnerReference{
+		{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: "d-" + "uid", Controller: ptr(true)}}}}
+	if _, err := r.client.AppsV1().ReplicaSets(ns).Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	var pods []string
+	for i := range n {
+		pods = append(pods, r.pod(ns, fmt.Sprintf("%s-%d", rsName, i), name, "ReplicaSet", rsName))
+	}
+	return pods
+}
+
+func (r *rig) pod(ns, name, app, ownerKind, owner string) string {
+	r.t.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": app},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: ownerKind, Name: owner, UID: "o-uid", Controller: ptr(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.NewTime(r.now().Add(-time.Hour))}}},
+	}
+	if _, err := r.client.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+		r.t.Fatal(err)
+	}
+	return name
+}
+
+// publish sends one sample per pod and waits until NATS has delivered it.
+func (r *rig) publish(kind sample.Kind, ns string, gauge string, values map[string]float64) {
+	r.t.Helper()
+	for pod, v := range values {
+		r.seq++
+		s := sample.Sample{Kind: kind, Namespace: ns, Pod: pod, Region: "eu-west", Time: r.now(), Seq: r.seq, Interval: 5 * time.Second,
+			Gauges: []sample.Gauge{{Name: gauge, Value: v}}}
+		if err := r.nc.Publish(s.Subject(sample.DefaultSubjectPrefix), s.AppendJSON(nil)); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := r.nc.Flush(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// get requests a path as the HPA's metrics client would and decodes it.
+func (r *rig) get(path string, out any) (int, string) {
+	r.t.Helper()
+	resp, err := http.Get(r.api.URL + path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusOK && out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			r.t.Fatalf("%s: %v in %s", path, err, b)
+		}
+	}
+	return resp.StatusCode, string(b)
+}
+
+// eventually retries cond until it holds: samples cross NATS and informer
+// events cross client-go asynchronously.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened; last: %s", what, last)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type metricValueList struct {
+	Items []struct {
+		DescribedObject struct{ Kind, Namespace, Name, APIVersion string }
+		Metric          struct{ Name string }
+		MetricName      string
+		Timestamp       time.Time
+		Value           string
+	}
+}
+
+type externalList struct {
+	Items []struct {
+		MetricName   string
+		MetricLabels map[string]string
+		Timestamp    time.Time
+		Value        string
+	}
+}
+
+func podValues(l metricValueList) map[string]string {
+	out := map[string]string{}
+	for _, it := range l.Items {
+		out[it.DescribedObject.Name] = it.Value
+	}
+	return out
+}
+
+const cm2 = "/apis/custom.metrics.k8s.io/v1beta2"
+
+func TestMetricsAPIFromNATS(t *testing.T) {
+	r := newRig(t, collector.Options{})
+	pods := r.deployment("voice", "asterisk", 3)
+	r.pod("voice", "kamailio-0", "kamailio", "StatefulSet", "kamailio")
+	r.pod("voice", "db-0", "db", "StatefulSet", "db") // publishes nothing
+
+	eventually(t, "informers see the pods", func() (bool, string) {
+		st := r.store.Stats()
+		return st.KnownPods == 5, fmt.Sprint(st)
+	})
+	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 10, pods[1]: 0, pods[2]: 32.5})
+	r.publish(sample.KindKamailio, "voice", "calls", map[string]float64{"kamailio-0": 42})
+
+	// Pods metric, as the HPA asks: the target's selector, every pod with
+	// its own value and an explicit 0.
+	var l metricValueList
+	eventually(t, "per-pod values", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector="+url.QueryEscape("app=asterisk"), &l)
+		return code == 200 && len(l.Items) == 3, body
+	})
+	if got := podValues(l); got[pods[0]] != "10" || got[pods[1]] != "0" || got[pods[2]] != "32500m" {
+		t.Fatalf("pod values %v", got)
+	}
+	for _, it := range l.Items {
+		if it.DescribedObject.Kind != "Pod" || it.Metric.Name != "calls" || time.Since(it.Timestamp) > time.Minute {
+			t.Fatalf("item %+v", it)
+		}
+	}
+	// v1beta1 answers the same.
+	if code, body := r.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", &l); code != 200 || len(l.Items) != 3 {
+		t.Fatalf("v1beta1: %d %s", code, body)
+	}
+	// One pod by name.
+	if code, body := r.get(cm2+"/namespaces/voice/pods/"+pods[2]+"/calls", &l); code != 200 || l.Items[0].Value != "32500m" {
+		t.Fatalf("one pod: %d %s", code, body)
+	}
+
+	// Object metrics: the Deployment (through its ReplicaSet), a
+	// StatefulSet, the namespace; and the aggregations.
+	for path, want := range map[string]string{
+		"/namespaces/voice/deployments.apps/asterisk/calls":     "42500m",
+		"/namespaces/voice/deployments.apps/asterisk/calls_max": "32500m",
+		"/namespaces/voice/deployments.apps/asterisk/calls_avg": "14167",
+		"/namespaces/voice/statefulsets.apps/kamailio/calls":    "42",
+		"/namespaces/voice/metrics/calls":                       "84500m",
+	} {
+		code, body := r.get(cm2+path, &l)
+		if code != 200 || len(l.Items) != 1 || l.Items[0].Value != want && !strings.HasPrefix(l.Items[0].Value, want) {
+			t.Errorf("%s: %d %s, want %s", path, code, body, want)
+		}
+	}
+
+	// External: the fleet view by labels.
+	var e externalList
+	for sel, want := range map[string]string{
+		"kind=asterisk":                "42500m",
+		"kind=kamailio,region=eu-west": "42",
+		"workload=asterisk":            "42500m",
+		"":                             "84500m",
+	} {
+		code, body := r.get("/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls?labelSelector="+url.QueryEscape(sel), &e)
+		if code != 200 || len(e.Items) != 1 || e.Items[0].Value != want {
+			t.Errorf("external %q: %d %s, want %s", sel, code, body, want)
+		}
+	}
+	if code, body := r.get("/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls?labelSelector="+url.QueryEscape("kind=asterisk,region=eu-west"), &e); code != 200 || e.Items[0].MetricLabels["kind"] != "asterisk" || e.Items[0].MetricLabels["region"] != "eu-west" {
+		t.Fatalf("external labels: %s", body)
+	}
+	// Another namespace's series are out of reach by default.
+	if code, body := r.get("/apis/external.metrics.k8s.io/v1beta1/namespaces/meet/calls?labelSelector=namespace%3Dvoice", nil); code != 400 || !strings.Contains(body, "another namespace") {
+		t.Fatalf("cross-namespace external: %d %s", code, body)
+	}
+
+	// Errors name what is missing.
+	for path, want := range map[string]string{
+		cm2 + "/namespaces/voice/pods/*/participants":                 `no sidecar has published the gauge \"participants\"`,
+		cm2 + "/namespaces/voice/pods/*/calls?labelSelector=app%3Ddb": "1 pods match, none with a fresh sample",
+		cm2 + "/namespaces/voice/services/sip/calls":                  "rtcscale serves metrics of pods",
+		cm2 + "/namespaces/voice/pods/*/calls_max":                    "a pod has one value",
+		cm2 + "/namespaces/voice/deployments.apps/*/calls":            "ask for one",
+	} {
+		code, body := r.get(path, nil)
+		if (code != 404 && code != 400) || !strings.Contains(body, want) {
+			t.Errorf("%s: %d %s, want %q", path, code, body, want)
+		}
+	}
+
+	// Discovery lists every gauge for every resource.
+	var disc metav1.APIResourceList
+	if code, body := r.get(cm2, &disc); code != 200 || !hasResource(disc, "pods/calls") || !hasResource(disc, "deployments.apps/calls_max") {
+		t.Fatalf("discovery: %s", body)
+	}
+	if code, body := r.get("/apis/external.metrics.k8s.io/v1beta1", &disc); code != 200 || !hasResource(disc, "calls") {
+		t.Fatalf("external discovery: %s", body)
+	}
+}
+
+func hasResource(l metav1.APIResourceList, name string) bool {
+	for _, r := range l.APIResources {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStaleAndDeletedPods(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	r := newRig(t, collector.Options{Now: clock})
+	pods := r.deployment("voice", "asterisk", 2)
+	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 5, pods[1]: 7})
+	var l metricValueList
+	eventually(t, "values", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", &l)
+		return code == 200 && l.Items[0].Value == "12", body
+	})
+
+	// Publishers stop: after 3 intervals nothing is served, and the error
+	// says why. The Deployment's sum is refused, not shrunk.
+	advance(16 * time.Second)
+	code, body := r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", nil)
+	if code != 404 || !strings.Contains(body, "2 of 2 pods stopped publishing") {
+		t.Fatalf("stale deployment: %d %s", code, body)
+	}
+	code, body = r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", nil)
+	if code != 404 || !strings.Contains(body, "stopped publishing") {
+		t.Fatalf("stale pods: %d %s", code, body)
+	}
+	// One pod comes back: the sum is still refused, the pod is served.
+	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 6})
+	eventually(t, "one pod back", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", &l)
+		return code == 200 && len(l.Items) == 1 && l.Items[0].Value == "6", body
+	})
+	if code, body := r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", nil); code != 404 || !strings.Contains(body, "1 of 2") {
+		t.Fatalf("half-stale deployment: %d %s", code, body)
+	}
+	// The silent pod is deleted: its series goes, and the sum is whole again.
+	if err := r.client.CoreV1().Pods("voice").Delete(context.Background(), pods[1], metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "sum after deletion", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", &l)
+		return code == 200 && l.Items[0].Value == "6", body
+	})
+	// A new pod appears and publishes: it is served.
+	r.pod("voice", "asterisk-7c9-new", "asterisk", "ReplicaSet", "asterisk-7c9")
+	eventually(t, "new pod known", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{"asterisk-7c9-new": 1})
+	eventually(t, "new pod served", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", &l)
+		return code == 200 && len(l.Items) == 2, body
+	})
+}
+
+func TestRejectionsAreCounted(t *testing.T) {
+	r := newRig(t, collector.Options{})
+	good := sample.Sample{Kind: sample.KindJVB, Namespace: "meet", Pod: "jvb-0", Time: time.Now(), Interval: time.Second,
+		Gauges: []sample.Gauge{{Name: "participants", Value: 3}}}
+	msgs := map[string]string{
+		"rtcscale.load.v1.meet.jvb.jvb-1":  string(good.AppendJSON(nil)), // another pod's subject
+		"rtcscale.load.v1.meet.jvb.jvb-0":  `{"v":1,`,
+		"rtcscale.load.v1.meet.jvb.jvb-0 ": "",
+	}
+	for subj, body := range msgs {
+		if strings.TrimSpace(subj) != subj {
+			continue
+		}
+		if err := r.nc.Publish(subj, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := good
+	bad.Gauges = []sample.Gauge{{Name: "participants", Value: -1}}
+	if err := r.nc.Publish(good.Subject(sample.DefaultSubjectPrefix), bad.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Publish(good.Subject(sample.DefaultSubjectPrefix), good.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"subject_mismatch": 1, "malformed": 1, "value": 1}
+	eventually(t, "rejections counted", func() (bool, string) {
+		got := map[string]float64{}
+		for reason := range want {
+			got[reason] = counterValue(r.reg, "rtcscale_samples_rejected_total", reason)
+		}
+		accepted := counterValue(r.reg, "rtcscale_samples_accepted_total", "")
+		return fmt.Sprint(got) == fmt.Sprint(want) && accepted == 1, fmt.Sprint(got, " accepted ", accepted)
+	})
+}
+
+func counterValue(g prometheus.Gatherer, name, reason string) float64 {
+	mfs, _ := g.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "reason" && lp.GetValue() != reason {
+					goto next
+				}
+			}
+			return m.GetCounter().GetValue()
+		next:
+		}
+	}
+	return 0
+}
+
+// TestConcurrentPublishAndQuery runs under -race in CI: NATS delivery,
+// informer events and API queries at once.
+func TestConcurrentPublishAndQuery(t *testing.T) {
+	r := newRig(t, collector.Options{})
+	pods := r.deployment("voice", "asterisk", 20)
+	eventually(t, "informers", func() (bool, string) { return r.store.Stats().KnownPods == 20, "" })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", nil)
+				r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", nil)
+			}
+		}()
+	}
+	const rounds = 50
+	for round := 1; round <= rounds; round++ {
+		vals := map[string]float64{}
+		for _, p := range pods {
+			vals[p] = float64(round)
+		}
+		r.publish(sample.KindAsterisk, "voice", "calls", vals)
+	}
+	close(stop)
+	wg.Wait()
+	var l metricValueList
+	eventually(t, "last round", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", &l)
+		if code != 200 {
+			return false, body
+		}
+		q := resource.MustParse(l.Items[0].Value)
+		return q.Value() == 20*rounds, body
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

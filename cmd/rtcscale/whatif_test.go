@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtcscale/rtcscale/trace"
+	"github.com/rtcscale/rtcscale/whatif"
+)
+
+const hpaManifest = "../../whatif/testdata/kamailio-hpa.yaml"
+
+// seasonal is a test double for rtcscale's predictor, a baseline from
+// ../shared/traces/README.md: last week's load over the lead, scaled by
+// how the last hour compares with the same hour a week before, plus 10%.
+type seasonal struct {
+	every time.Duration
+	t0    time.Time
+	vals  []float64
+}
+
+func (s *seasonal) Observe(t time.Time, v float64) {
+	if s.vals == nil {
+		s.t0 = t
+	}
+	i := int(t.Sub(s.t0) / s.every)
+	for len(s.vals) <= i {
+		s.vals = append(s.vals, v)
+	}
+	s.vals[i] = v
+}
+
+func (s *seasonal) Forecast(_ time.Time, lead time.Duration) float64 {
+	week, hour := int(7*24*time.Hour/s.every), int(time.Hour/s.every)
+	i := len(s.vals) - 1
+	if i < week+hour {
+		return 0 // too little history: reactive
+	}
+	var recent, before float64
+	for j := i - hour + 1; j <= i; j++ {
+		recent += s.vals[j]
+		before += s.vals[j-week]
+	}
+	ratio := 1.0
+	if before > 0 {
+		ratio = recent / before
+	}
+	m := 0.0
+	for j := i; j <= i+int(lead/s.every); j++ {
+		m = max(m, s.vals[j-week])
+	}
+	return 1.1 * ratio * m
+}
+
+func withSeasonal(t *testing.T) {
+	newForecaster = func(every, _ time.Duration) whatif.Forecaster { return &seasonal{every: every} }
+	t.Cleanup(func() { newForecaster = nil })
+}
+
+// writeTrace writes days of a synthetic daily load at 5-minute steps.
+func writeTrace(t *testing.T, days int) string {
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	t0 := time.Date(2025, 3, 3, 0, 0, 0, 0, time.UTC)
+	for i := range days * 288 {
+		h := float64(i%288) / 12
+		v := 100.0
+		if h >= 7 && h < 19 {
+			v = 1000
+		}
+		fmt.Fprintf(&b, "%s,%g\n", t0.Add(time.Duration(i)*5*time.Minute).Format("2006-01-02 15:04:05"), v)
+	}
+	path := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestWhatifWritesReport(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 3), "--peak", "2000", "--hpa", hpaManifest, "--out", out}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	table := stdout.String()
+	if !strings.Contains(table, "reactive") || !strings.Contains(table, "oracle") || strings.Contains(table, "predictive") {
+		t.Fatalf("table:\n%s", table)
+	}
+	if !strings.Contains(stderr.String(), "predictive mode skipped") {
+		t.Fatalf("no note that predictive mode was skipped: %q", stderr.String())
+	}
+	for _, f := range []string{"timeline.csv", "plot.png", "plot.svg", "week.png", "report.html"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	html, _ := os.ReadFile(filepath.Join(out, "report.html"))
+	if !bytes.Contains(html, []byte("rtcscale whatif --trace")) || !bytes.Contains(html, []byte(`<table class="modes">`)) {
+		t.Error("report lacks the command or the table")
+	}
+}
+
+func TestWhatifPredictiveSweep(t *testing.T) {
+	withSeasonal(t)
+	var stdout, stderr bytes.Buffer
+	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 9), "--peak", "2000", "--hpa", hpaManifest, "--out", "", "--sweep", "target=70,95"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	main, sweep, ok := strings.Cut(stdout.String(), "\n\n")
+	if !ok || !strings.Contains(main, "predictive") || strings.Count(sweep, "target=") != 4 {
+		t.Fatalf("output:\n%s", stdout.String())
+	}
+	for _, l := range strings.Split(sweep, "\n")[1:] {
+		if f := strings.Fields(l); len(f) > 0 && f[0] != "target=70" && f[0] != "target=95" {
+			t.Fatalf("sweep row %q", l)
+		}
+	}
+}
+
+func TestWhatifRejects(t *testing.T) {
+	tr := writeTrace(t, 1)
+	for name, args := range map[string][]string{
+		"no trace":      {"--hpa", hpaManifest},
+		"no hpa":        {"--trace", tr},
+		"missing file":  {"--trace", tr + ".gone", "--hpa", hpaManifest},
+		"bad victims":   {"--trace", tr, "--hpa", hpaManifest, "--victims", "oldest"},
+		"bad mode":      {"--trace", tr, "--hpa", hpaManifest, "--modes", "psychic"},
+		"bad sweep":     {"--trace", tr, "--hpa", hpaManifest, "--sweep", "replicas=3"},
+		"lead, no pred": {"--trace", tr, "--hpa", hpaManifest, "--sweep", "lead=5m"},
+		"negative peak": {"--trace", tr, "--hpa", hpaManifest, "--peak", "-5"},
+		"bad capacity":  {"--trace", tr, "--hpa", hpaManifest, "--capacity", "0", "--out", ""},
+		"extra args":    {"--trace", tr, "--hpa", hpaManifest, "extra"},
+		"bad cadence":   {"--trace", tr, "--hpa", hpaManifest, "--forecast-every", "0s"},
+		"too long":      {"--trace", tr, "--hpa", hpaManifest, "--sync-period", "1ns"},
+		"not an hpa":    {"--trace", tr, "--hpa", tr},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := whatifMain(context.Background(), args, &stdout, &stderr); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestWhatifNYCTaxi runs the command of docs/whatif.md on the shared trace,
+// with the seasonal test double standing in for the predictor. Set
+// RTCSCALE_WHATIF_OUT to keep its outputs.
+func TestWhatifNYCTaxi(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays seven months three times")
+	}
+	path := filepath.Join(trace.SharedDir(), "nyc_taxi.csv")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("no shared trace: %v", err)
+	}
+	withSeasonal(t)
+	out := os.Getenv("RTCSCALE_WHATIF_OUT")
+	if out == "" {
+		out = t.TempDir()
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--trace", path, "--peak", "5000", "--capacity", "100", "--startup", "2m", "--hpa", hpaManifest, "--out", out}
+	if s := os.Getenv("RTCSCALE_WHATIF_SWEEP"); s != "" {
+		args = append(args, "--sweep", s)
+	}
+	if err := whatifMain(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	t.Logf("\n%s", stdout.String())
+	rows := map[string][]string{}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 2 {
+			rows[f[0]] = f
+		}
+	}
+	for _, mode := range []string{"reactive", "predictive", "oracle"} {
+		if rows[mode] == nil {
+			t.Fatalf("no %s row", mode)
+		}
+	}
+	ratio := func(mode string) float64 {
+		v, err := strconv.ParseFloat(rows[mode][2], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		return v
+	}
+	if ratio("oracle") != 1 || ratio("reactive") <= 1 || ratio("predictive") <= 1 {
+		t.Fatalf("pod-hours against the oracle: %v %v", rows["reactive"], rows["predictive"])
+	}
+}
