@@ -30,7 +30,7 @@ func (g *WorkloadGauge) Complete() bool {
 // It is the predictor's view of the fleet: one call a minute, costing one
 // pass over the pods per gauge of their workload.
 func (s *Store) Workloads(out []WorkloadGauge) []WorkloadGauge {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	start := len(out)
