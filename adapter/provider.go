@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -116,8 +117,9 @@ type Options struct {
 // Provider answers the custom and external metrics APIs from a
 // collector.Store.
 type Provider struct {
-	store   *collector.Store
-	opts    Options
+	store *collector.Store
+	// opts is swapped whole by SetOptions while requests are served.
+	opts    atomic.Pointer[Options]
 	metrics *Metrics
 
 	// lists caches ListAllMetrics' answers; discovery asks often and the
@@ -132,8 +134,14 @@ type Provider struct {
 
 // NewProvider returns a Provider over store. metrics may be nil.
 func NewProvider(store *collector.Store, opts Options, metrics *Metrics) *Provider {
-	return &Provider{store: store, opts: opts, metrics: metrics}
+	p := &Provider{store: store, metrics: metrics}
+	p.SetOptions(opts)
+	return p
 }
+
+// SetOptions applies opts to the requests that follow, as a reloaded
+// configuration does.
+func (p *Provider) SetOptions(opts Options) { p.opts.Store(&opts) }
 
 var (
 	_ provider.CustomMetricsProvider   = (*Provider)(nil)
@@ -239,7 +247,7 @@ func (p *Provider) GetMetricBySelector(_ context.Context, namespace string, sele
 func (p *Provider) GetExternalMetric(_ context.Context, namespace string, selector labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
 	defer p.metrics.observe("external", time.Now())
 	scope := namespace
-	if p.opts.ExternalAllNamespaces {
+	if p.opts.Load().ExternalAllNamespaces {
 		if _, named := selector.RequiresExactMatch(collector.LabelNamespace); named || hasRequirement(selector, collector.LabelNamespace) {
 			scope = ""
 		}

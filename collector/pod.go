@@ -82,7 +82,28 @@ type pod struct {
 	staleAt   int64 // unix ms after which the sample is not served
 	seq       uint64
 	draining  bool
-	gauges    []gaugeValue
+	// The gauges live in the entry itself: a query reads thousands of
+	// pods, and a separate allocation per pod would cost a cache miss each.
+	// Samples with more than inlineGauges gauges spill into more.
+	nGauges uint8
+	gauges  [inlineGauges]gaugeValue
+	more    []gaugeValue
+}
+
+// inlineGauges covers every sample rtcscale's own sidecars publish.
+const inlineGauges = 6
+
+func (p *pod) setGauges(ids []uint16, gs []sample.Gauge) {
+	p.nGauges = uint8(len(gs))
+	p.more = p.more[:0]
+	for i, g := range gs {
+		gv := gaugeValue{id: ids[i], v: g.Value}
+		if i < inlineGauges {
+			p.gauges[i] = gv
+		} else {
+			p.more = append(p.more, gv)
+		}
+	}
 }
 
 func (p *pod) fresh(nowMs int64) bool { return p.hasSample && nowMs <= p.staleAt }
@@ -93,12 +114,20 @@ func (p *pod) fresh(nowMs int64) bool { return p.hasSample && nowMs <= p.staleAt
 func (p *pod) forgetSample() { p.hasSample = false }
 
 func (p *pod) value(id uint16) (float64, bool) {
-	for _, g := range p.gauges {
-		if g.id == id {
+	for i := range int(p.nGauges) {
+		if g := p.gaugeAt(i); g.id == id {
 			return g.v, true
 		}
 	}
 	return 0, false
+}
+
+// gaugeAt returns the i-th gauge of the pod's latest sample, i < nGauges.
+func (p *pod) gaugeAt(i int) gaugeValue {
+	if i < inlineGauges {
+		return p.gauges[i]
+	}
+	return p.more[i-inlineGauges]
 }
 
 // workload resolves the pod's owner to the top-level workload.
@@ -177,6 +206,9 @@ func (s *Store) UpsertPod(info PodInfo) {
 		p = &pod{name: strings.Clone(info.Name), ns: ns}
 		ns.pods[p.name] = p
 	}
+	if !sameMeta(p, info) {
+		ns.changed()
+	}
 	p.known = true
 	p.labels = info.Labels
 	p.owner = info.Owner
@@ -200,6 +232,7 @@ func (s *Store) DeletePod(namespace, name string) {
 			s.series--
 		}
 		delete(ns.pods, name)
+		ns.changed()
 	}
 }
 
@@ -207,7 +240,11 @@ func (s *Store) DeletePod(namespace, name string) {
 func (s *Store) SetReplicaSet(namespace, name, deployment string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.namespace(namespace, true).replicaSets[name] = deployment
+	ns := s.namespace(namespace, true)
+	if d, ok := ns.replicaSets[name]; !ok || d != deployment {
+		ns.replicaSets[name] = deployment
+		ns.changed()
+	}
 }
 
 // DeleteReplicaSet forgets a ReplicaSet.
@@ -216,5 +253,6 @@ func (s *Store) DeleteReplicaSet(namespace, name string) {
 	defer s.mu.Unlock()
 	if ns := s.namespaces[namespace]; ns != nil {
 		delete(ns.replicaSets, name)
+		ns.changed()
 	}
 }

@@ -60,13 +60,13 @@ func (c *Coverage) noteStale(p *pod) {
 // none. Only such pods make an aggregate incomplete: a pod that never
 // publishes the gauge (a database beside the media servers) does not.
 func (s *Store) missing(p *pod, id uint16, nowMs int64, workloadScoped bool) bool {
-	if p.fresh(nowMs) || !p.known || !p.ready || nowMs-p.readySince < s.opts.StartupGrace.Milliseconds() {
+	if p.fresh(nowMs) || !p.known || !p.ready || nowMs-p.readySince < s.opts.Load().StartupGrace.Milliseconds() {
 		return false
 	}
 	if _, had := p.value(id); had {
 		return true
 	}
-	return workloadScoped && len(p.gauges) == 0
+	return workloadScoped && p.nGauges == 0
 }
 
 // PodValues appends to out the fresh values of gauge for the pods in
@@ -74,7 +74,7 @@ func (s *Store) missing(p *pod, id uint16, nowMs int64, workloadScoped bool) boo
 // labels). Pods without a fresh value are left out, as the HPA expects of a
 // pod with no metric.
 func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string, metricSel labels.Selector, out []PodValue) ([]PodValue, Coverage) {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var cov Coverage
@@ -84,9 +84,8 @@ func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string
 	if !ok || ns == nil {
 		return out, cov
 	}
-	everything := podSel.Empty()
-	for _, p := range ns.pods {
-		if !p.known || (!everything && !podSel.Matches(labels.Set(p.labels))) || !metricSel.Matches(p) {
+	for _, p := range ns.byLabels(podSel) {
+		if !metricSel.Matches(p) {
 			continue
 		}
 		cov.Pods++
@@ -106,7 +105,7 @@ func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string
 
 // PodValue returns one pod's fresh value of gauge.
 func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selector) (PodValue, Coverage, bool) {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var cov Coverage
@@ -131,26 +130,26 @@ func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selecto
 }
 
 // WorkloadAggregate sums gauge over the pods of one workload in namespace.
-func (s *Store) WorkloadAggregate(namespace string, w Workload, gauge string, metricSel labels.Selector) (Aggregate, Coverage) {
-	return s.aggregate(namespace, gauge, true, func(p *pod) bool {
-		return p.known && p.workload() == w && metricSel.Matches(p)
-	})
+func (s *Store) WorkloadAggregate(nsName string, w Workload, gauge string, metricSel labels.Selector) (Aggregate, Coverage) {
+	return s.aggregate(nsName, gauge, metricSel, func(ns *namespace) []*pod { return ns.byWorkload(w) }, true)
 }
 
 // NamespaceAggregate sums gauge over the pods of a namespace.
 func (s *Store) NamespaceAggregate(namespace, gauge string, metricSel labels.Selector) (Aggregate, Coverage) {
-	return s.aggregate(namespace, gauge, false, func(p *pod) bool { return metricSel.Matches(p) })
+	return s.aggregate(namespace, gauge, metricSel, nil, false)
 }
 
 // SeriesAggregate sums gauge over the series whose labels match sel, in one
 // namespace, or in all when namespace is "". This is the fleet view the
 // external metrics API serves.
 func (s *Store) SeriesAggregate(namespace string, sel labels.Selector, gauge string) (Aggregate, Coverage) {
-	return s.aggregate(namespace, gauge, false, func(p *pod) bool { return sel.Matches(p) })
+	return s.aggregate(namespace, gauge, sel, nil, false)
 }
 
-func (s *Store) aggregate(nsName, gauge string, workloadScoped bool, match func(*pod) bool) (Aggregate, Coverage) {
-	nowMs := s.opts.Now().UnixMilli()
+// aggregate visits the pods of a namespace (of all, when nsName is ""),
+// or those candidates picks, whose series labels match sel.
+func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates func(*namespace) []*pod, workloadScoped bool) (Aggregate, Coverage) {
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var agg Aggregate
@@ -160,11 +159,21 @@ func (s *Store) aggregate(nsName, gauge string, workloadScoped bool, match func(
 	if !ok {
 		return agg, cov
 	}
+	everything := sel.Empty()
+	visitPod := func(p *pod) {
+		if everything || sel.Matches(p) {
+			s.accumulate(p, id, nowMs, workloadScoped, &agg, &cov)
+		}
+	}
 	visit := func(ns *namespace) {
-		for _, p := range ns.pods {
-			if match(p) {
-				s.accumulate(p, id, nowMs, workloadScoped, &agg, &cov)
+		if candidates != nil {
+			for _, p := range candidates(ns) {
+				visitPod(p)
 			}
+			return
+		}
+		for _, p := range ns.pods {
+			visitPod(p)
 		}
 	}
 	if nsName != "" {

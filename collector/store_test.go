@@ -360,3 +360,75 @@ func TestConcurrentIngestAndQuery(t *testing.T) {
 		t.Fatalf("after concurrent ingest: %+v, want %d pods summing %d", a, pods, pods*(rounds-1))
 	}
 }
+
+// TestSelectionsFollowTheCluster checks that cached selections see every
+// change that can alter them.
+func TestSelectionsFollowTheCluster(t *testing.T) {
+	s, _ := newTestStore(Options{})
+	rs := Workload{Kind: WorkloadReplicaSet, Name: "a-1"}
+	s.UpsertPod(readyPod("voice", "p1", "a", rs))
+	mustIngest(t, s, smp("voice", "p1", t0, calls(1)))
+	mustIngest(t, s, smp("voice", "p2", t0, calls(2)))
+	dep := Workload{Kind: WorkloadDeployment, Name: "a"}
+	sum := func() float64 { a, _ := s.WorkloadAggregate("voice", dep, "calls", labels.Everything()); return a.Sum }
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 1 || sum() != 0 {
+		t.Fatalf("start: %v, sum %v", got, sum())
+	}
+	s.SetReplicaSet("voice", "a-1", "a")
+	if sum() != 1 {
+		t.Fatalf("after the ReplicaSet: %v", sum())
+	}
+	s.UpsertPod(readyPod("voice", "p2", "a", rs)) // a new pod
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 2 || sum() != 3 {
+		t.Fatalf("after a new pod: %v, sum %v", got, sum())
+	}
+	relabelled := readyPod("voice", "p2", "b", rs) // labels change
+	s.UpsertPod(relabelled)
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 1 {
+		t.Fatalf("after relabelling: %v", got)
+	}
+	if got := podValues(s, "voice", "app=b", "calls"); got["p2"] != 2 {
+		t.Fatalf("new label: %v", got)
+	}
+	s.DeletePod("voice", "p1")
+	if sum() != 2 {
+		t.Fatalf("after deleting p1: %v", sum())
+	}
+	s.DeleteReplicaSet("voice", "a-1")
+	if sum() != 0 {
+		t.Fatalf("after deleting the ReplicaSet: %v", sum())
+	}
+	// Many distinct selectors do not grow the cache without bound.
+	for i := range 3 * maxSelections {
+		sel := labels.SelectorFromSet(labels.Set{"app": fmt.Sprint(i)})
+		s.PodValues("voice", sel, "calls", labels.Everything(), nil)
+	}
+	if n := len(s.namespaces["voice"].selections.entries); n > maxSelections {
+		t.Fatalf("%d cached selections", n)
+	}
+}
+
+// TestManyGauges covers samples with more gauges than a pod entry holds
+// inline.
+func TestManyGauges(t *testing.T) {
+	s, _ := newTestStore(Options{})
+	s.UpsertPod(readyPod("voice", "p", "a", Workload{Kind: WorkloadStatefulSet, Name: "a"}))
+	var gs []sample.Gauge
+	for i := range inlineGauges + 3 {
+		gs = append(gs, sample.Gauge{Name: fmt.Sprintf("g%d", i), Value: float64(i + 1)})
+	}
+	mustIngest(t, s, smp("voice", "p", t0, gs...))
+	for i := range gs {
+		if got := podValues(s, "voice", "app=a", gs[i].Name)["p"]; got != float64(i+1) {
+			t.Errorf("%s = %v, want %v", gs[i].Name, got, i+1)
+		}
+	}
+	if got := s.Workloads(nil); len(got) != len(gs) {
+		t.Fatalf("Workloads lists %d gauges, want %d", len(got), len(gs))
+	}
+	// A later, smaller sample does not keep the old ones.
+	mustIngest(t, s, smp("voice", "p", t0.Add(time.Second), calls(3)))
+	if got := podValues(s, "voice", "app=a", "g8"); len(got) != 0 {
+		t.Fatalf("stale gauge served: %v", got)
+	}
+}

@@ -30,7 +30,7 @@ func (g *WorkloadGauge) Complete() bool {
 // It is the predictor's view of the fleet: one call a minute, costing one
 // pass over the pods per gauge of their workload.
 func (s *Store) Workloads(out []WorkloadGauge) []WorkloadGauge {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	start := len(out)
@@ -48,9 +48,9 @@ func (s *Store) Workloads(out []WorkloadGauge) []WorkloadGauge {
 		for w, pods := range byWorkload {
 			ids = ids[:0]
 			for _, p := range pods {
-				for _, g := range p.gauges {
-					if !slices.Contains(ids, g.id) {
-						ids = append(ids, g.id)
+				for i := range int(p.nGauges) {
+					if id := p.gaugeAt(i).id; !slices.Contains(ids, id) {
+						ids = append(ids, id)
 					}
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rtcscale/rtcscale/adapter"
@@ -85,6 +86,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	}()
 
 	reg := prometheus.NewRegistry()
+	// The adapter's Go and process metrics too, so that the dashboards'
+	// memory and CPU panels work against a demo.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cm := collector.NewMetrics(reg)
 	store := collector.NewStore(cfg.Store, cm)
 

@@ -44,7 +44,6 @@ type liveCollector struct{ l *Live }
 var (
 	gaugeLabels    = []string{"namespace", "workload_kind", "workload", "gauge"}
 	forecastDesc   = prometheus.NewDesc("rtcscale_forecast", "The forecast metric (<gauge>_forecast) as of the last recorded value of the workload's gauge: max(value, highest upper forecast over the lead).", gaugeLabels, nil)
-	valueDesc      = prometheus.NewDesc("rtcscale_workload_value", "The workload's gauge summed over its pods, as last recorded in its history.", gaugeLabels, nil)
 	leadDesc       = prometheus.NewDesc("rtcscale_forecast_lead_seconds", "How far ahead the workload's forecast looks.", gaugeLabels[:3], nil)
 	modelDesc      = prometheus.NewDesc("rtcscale_predictor_model_info", "The model of the workload's gauge's predictor (reactive: none yet, or no pattern).", append(gaugeLabels, "model"), nil)
 	pointsDesc     = prometheus.NewDesc("rtcscale_history_points", "Steps of the workload's gauge's history that hold a value.", gaugeLabels, nil)
@@ -52,7 +51,7 @@ var (
 )
 
 func (c liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{forecastDesc, valueDesc, leadDesc, modelDesc, pointsDesc, seriesCountDsc} {
+	for _, d := range []*prometheus.Desc{forecastDesc, leadDesc, modelDesc, pointsDesc, seriesCountDsc} {
 		ch <- d
 	}
 }
@@ -80,7 +79,6 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 		if at.IsZero() || now.Sub(at) > fresh {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(valueDesc, prometheus.GaugeValue, cur, lv...)
 		ch <- prometheus.MustNewConstMetric(forecastDesc, prometheus.GaugeValue, p.Serve(now, lead, cur), lv...)
 		if w := (seriesID{namespace: s.id.namespace, workload: s.id.workload}); !leads[w] {
 			leads[w] = true

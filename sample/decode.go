@@ -47,56 +47,83 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	}
 	*s = Sample{Gauges: d.gauges[:0]}
 
-	if f := o.Get("v"); f == nil || f.Type() != fastjson.TypeNumber {
-		return ReasonVersion
-	} else if ver, err := f.Int(); err != nil || ver != Version {
+	// One pass over the top-level fields: looking each up by name would
+	// scan the object once per field.
+	var version, kind, ns, pod, ts, seq, interval, draining, gauges, node, region *fastjson.Value
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		switch string(key) {
+		case "v":
+			version = v
+		case "kind":
+			kind = v
+		case "namespace":
+			ns = v
+		case "pod":
+			pod = v
+		case "node":
+			node = v
+		case "region":
+			region = v
+		case "ts_ms":
+			ts = v
+		case "seq":
+			seq = v
+		case "interval_ms":
+			interval = v
+		case "draining":
+			draining = v
+		case "gauges":
+			gauges = v
+		}
+	})
+	if ver, ok := intValue(version); !ok || ver != Version {
 		return ReasonVersion
 	}
 	var ok bool
 	var str string
-	if str, ok = stringField(o, "kind"); !ok {
+	if str, ok = stringValue(kind); !ok {
 		return ReasonKind
 	}
 	if s.Kind = ParseKind(str); s.Kind == KindUnknown {
 		return ReasonKind
 	}
-	if s.Namespace, ok = stringField(o, "namespace"); !ok {
+	if s.Namespace, ok = stringValue(ns); !ok {
 		return ReasonNamespace
 	}
-	if s.Pod, ok = stringField(o, "pod"); !ok {
+	if s.Pod, ok = stringValue(pod); !ok {
 		return ReasonPod
 	}
-	if f := o.Get("node"); f != nil {
-		if s.Node, ok = stringValue(f); !ok || !IsDNSSubdomain(s.Node) {
+	if node != nil {
+		if s.Node, ok = stringValue(node); !ok || !IsDNSSubdomain(s.Node) {
 			return ReasonNode
 		}
 	}
-	if f := o.Get("region"); f != nil {
-		if s.Region, ok = stringValue(f); !ok || !IsLabelValue(s.Region) {
+	if region != nil {
+		if s.Region, ok = stringValue(region); !ok || !IsLabelValue(s.Region) {
 			return ReasonRegion
 		}
 	}
-	ms, ok := intField(o, "ts_ms")
+	ms, ok := intValue(ts)
 	if !ok || ms <= 0 || ms > maxTimestampMillis {
 		return ReasonTimestamp
 	}
 	s.Time = time.UnixMilli(ms)
-	if f := o.Get("seq"); f != nil {
-		if s.Seq, err = f.Uint64(); err != nil {
+	if seq != nil {
+		if s.Seq, err = seq.Uint64(); err != nil {
 			return ReasonMalformed
 		}
 	}
-	iv, ok := intField(o, "interval_ms")
+	iv, ok := intValue(interval)
 	if !ok || iv < MinInterval.Milliseconds() || iv > MaxInterval.Milliseconds() {
 		return ReasonInterval
 	}
 	s.Interval = time.Duration(iv) * time.Millisecond
-	if f := o.Get("draining"); f != nil {
-		if s.Draining, err = f.Bool(); err != nil {
+	if draining != nil {
+		if s.Draining, err = draining.Bool(); err != nil {
 			return ReasonMalformed
 		}
 	}
-	g := o.Get("gauges")
+	g := gauges
 	if g == nil {
 		return ReasonNoGauges
 	}
@@ -163,15 +190,10 @@ func (s *Sample) validate() Reason {
 	return Accepted
 }
 
-func stringField(o *fastjson.Object, key string) (string, bool) {
-	f := o.Get(key)
-	if f == nil {
+func stringValue(v *fastjson.Value) (string, bool) {
+	if v == nil {
 		return "", false
 	}
-	return stringValue(f)
-}
-
-func stringValue(v *fastjson.Value) (string, bool) {
 	b, err := v.StringBytes()
 	if err != nil {
 		return "", false
@@ -179,12 +201,11 @@ func stringValue(v *fastjson.Value) (string, bool) {
 	return alias(b), true
 }
 
-func intField(o *fastjson.Object, key string) (int64, bool) {
-	f := o.Get(key)
-	if f == nil || f.Type() != fastjson.TypeNumber {
+func intValue(v *fastjson.Value) (int64, bool) {
+	if v == nil || v.Type() != fastjson.TypeNumber {
 		return 0, false
 	}
-	n, err := f.Int64()
+	n, err := v.Int64()
 	return n, err == nil
 }
 
