@@ -104,7 +104,7 @@ func (p *Provider) externalForecast(namespace string, selector labels.Selector, 
 // that has pods, from its current sum. The sum must be whole, as for the
 // gauge itself: a partial one would look like a drop.
 func (p *Provider) forecast(namespace string, kinds []collector.WorkloadKind, name, gauge string) (float64, time.Time, error) {
-	if p.opts.Forecaster == nil {
+	if p.forecaster == nil {
 		return 0, time.Time{}, notFound("forecasts are turned off (rtcscale adapter --forecast=false)")
 	}
 	w := collector.Workload{Kind: kinds[0], Name: name}
@@ -119,7 +119,7 @@ func (p *Provider) forecast(namespace string, kinds []collector.WorkloadKind, na
 	if err := p.complete(gauge, cov, fmt.Sprintf("%s %s/%s", strings.ToLower(w.Kind.String()), namespace, name)); err != nil {
 		return 0, time.Time{}, err
 	}
-	v, ok := p.opts.Forecaster.Forecast(namespace, w, gauge, a.Sum)
+	v, ok := p.forecaster.Forecast(namespace, w, gauge, a.Sum)
 	if !ok {
 		return 0, time.Time{}, notFound("%q is not forecast (rtcscale adapter --forecast-gauges lists the gauges that are)", gauge)
 	}

@@ -111,6 +111,7 @@ type Options struct {
 	// metrics in one namespace reveals nothing of another.
 	ExternalAllNamespaces bool
 	// Forecaster serves the <gauge>_forecast metrics; nil turns them off.
+	// It is fixed when the Provider is made: SetOptions leaves it.
 	Forecaster Forecaster
 }
 
@@ -119,8 +120,9 @@ type Options struct {
 type Provider struct {
 	store *collector.Store
 	// opts is swapped whole by SetOptions while requests are served.
-	opts    atomic.Pointer[Options]
-	metrics *Metrics
+	opts       atomic.Pointer[Options]
+	forecaster Forecaster
+	metrics    *Metrics
 
 	// lists caches ListAllMetrics' answers; discovery asks often and the
 	// set only changes when a new gauge name appears.
@@ -134,13 +136,13 @@ type Provider struct {
 
 // NewProvider returns a Provider over store. metrics may be nil.
 func NewProvider(store *collector.Store, opts Options, metrics *Metrics) *Provider {
-	p := &Provider{store: store, metrics: metrics}
+	p := &Provider{store: store, forecaster: opts.Forecaster, metrics: metrics}
 	p.SetOptions(opts)
 	return p
 }
 
 // SetOptions applies opts to the requests that follow, as a reloaded
-// configuration does.
+// configuration does; opts.Forecaster is ignored.
 func (p *Provider) SetOptions(opts Options) { p.opts.Store(&opts) }
 
 var (
@@ -345,7 +347,7 @@ func (p *Provider) refreshLists() {
 			}
 			external = append(external, provider.ExternalMetricInfo{Metric: name})
 		}
-		if p.opts.Forecaster != nil {
+		if p.forecaster != nil {
 			custom, external = appendForecasts(custom, external, objects, g)
 		}
 	}

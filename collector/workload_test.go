@@ -87,11 +87,11 @@ func BenchmarkWorkloadMetrics(b *testing.B) {
 			}
 		}
 	}
-	b.Run("WorkloadLoads", func(b *testing.B) {
+	b.Run("Workloads", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if n := len(s.WorkloadLoads()); n != 100 {
-				b.Fatalf("%d workloads", n)
+			if n := len(s.Workloads(nil)); n != 400 {
+				b.Fatalf("%d workload gauges", n)
 			}
 		}
 	})

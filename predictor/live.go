@@ -392,17 +392,12 @@ func (l *Live) Run(ctx context.Context, open func(context.Context) (*Store, erro
 		}
 	}()
 	defer wg.Wait()
+	// The first tick is at once, so that a starting adapter records and
+	// shows its workloads without waiting for the next step.
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	<-timer.C
 	var lastErr time.Time
 	for {
-		now := l.cfg.Now()
-		next := now.Truncate(l.cfg.Step).Add(l.cfg.Step / 2)
-		if !next.After(now) {
-			next = next.Add(l.cfg.Step)
-		}
-		timer.Reset(next.Sub(now))
 		select {
 		case <-ctx.Done():
 			return
@@ -419,6 +414,12 @@ func (l *Live) Run(ctx context.Context, open func(context.Context) (*Store, erro
 		case kick <- struct{}{}:
 		default:
 		}
+		now := l.cfg.Now()
+		next := now.Truncate(l.cfg.Step).Add(l.cfg.Step / 2)
+		if !next.After(now) {
+			next = next.Add(l.cfg.Step)
+		}
+		timer.Reset(next.Sub(now))
 	}
 }
 
