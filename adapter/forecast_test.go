@@ -193,7 +193,10 @@ func TestForecastFromLiveNATSHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewLocalHandler(NewProvider(r.store, Options{Forecaster: live2}, nil), true)
+	p2 := NewProvider(r.store, Options{Forecaster: live2}, nil)
+	// A configuration reload replaces the options; the forecasts stay.
+	p2.SetOptions(Options{ExternalAllNamespaces: true})
+	h, err := NewLocalHandler(p2, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,7 +78,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	if err != nil {
 		return err
 	}
-	defer ns.Shutdown()
+	defer func() {
+		// JetStream flushes its files while shutting down: wait before
+		// the directory is removed.
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
 
 	reg := prometheus.NewRegistry()
 	// The adapter's Go and process metrics too, so that the dashboards'
