@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -181,9 +182,16 @@ func installAndRegister(ctx context.Context, t *testing.T, cp *framework.Control
 			t.Fatalf("APIService %s never became Available: %v; conditions %v", o.GetName(), err, conds)
 		}
 	}
-	body, err := cp.Client.Discovery().RESTClient().Get().AbsPath("/apis/custom.metrics.k8s.io/v1beta2").DoRaw(ctx)
+	// Available is the availability controller's verdict; the proxy
+	// handler follows the same APIService and Service updates through its
+	// own informers, so its first requests may still 503 for a moment.
+	var body []byte
+	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		body, err = cp.Client.Discovery().RESTClient().Get().AbsPath("/apis/custom.metrics.k8s.io/v1beta2").DoRaw(ctx)
+		return err == nil, nil
+	})
 	if err != nil {
-		t.Fatalf("discovery of custom.metrics.k8s.io/v1beta2 through the aggregator: %v", err)
+		t.Fatalf("discovery of custom.metrics.k8s.io/v1beta2 through the aggregator never answered: %v", err)
 	}
 	if !strings.Contains(string(body), `"groupVersion":"custom.metrics.k8s.io/v1beta2"`) {
 		t.Errorf("discovery answer: %s", body)
