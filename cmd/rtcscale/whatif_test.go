@@ -159,7 +159,7 @@ func TestWhatifPredictor(t *testing.T) {
 // and that it replays.
 func TestExampleHPA(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 1), "--hpa", "../../deploy/examples/hpa-asterisk-forecast.yaml", "--modes", "reactive", "--out", ""}, &stdout, &stderr)
+	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 1), "--hpa", "../../deploy/examples/hpa-asterisk.yaml", "--modes", "reactive", "--out", ""}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
