@@ -3,6 +3,8 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +24,16 @@ type NATSOptions struct {
 	TLSCA, TLSCert, TLSKey string
 	// Name identifies this client in the server's monitoring.
 	Name string
+	// PingInterval is how often the client pings the server; two pings
+	// without an answer end the connection. It bounds how long a silent
+	// network partition (no reset, packets just lost) passes for a live
+	// connection. Default 5s, so within 15s: nats.go's own default of two
+	// minutes would keep readiness up for minutes after values went stale.
+	PingInterval time.Duration
 }
+
+// maxPingsOut is how many unanswered pings end a connection.
+const maxPingsOut = 2
 
 // Dial connects to NATS and keeps reconnecting forever: an adapter that gave
 // up would serve nothing until restarted. metrics may be nil.
@@ -30,11 +41,24 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	if o.URL == "" {
 		return nil, errors.New("no NATS URL given (--nats-url)")
 	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 5 * time.Second
+	}
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(o.PingInterval),
+		nats.MaxPingsOutstanding(maxPingsOut),
+		// A server in lame-duck mode is about to go: move to another
+		// now rather than when it closes the connection.
+		nats.LameDuckModeHandler(func(nc *nats.Conn) {
+			klog.InfoS("NATS server entering lame-duck mode; reconnecting to another", "server", nc.ConnectedServerId())
+			if err := nc.ForceReconnect(); err != nil {
+				klog.ErrorS(err, "Reconnecting away from a lame-duck NATS server")
+			}
+		}),
 		nats.ConnectHandler(func(*nats.Conn) {
 			klog.InfoS("Connected to NATS")
 			metrics.natsConnected(true)
@@ -84,4 +108,35 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	}
 	metrics.natsConnected(nc.IsConnected())
 	return nc, nil
+}
+
+// Connected is a readiness check: it fails while nc is not connected.
+func Connected(nc *nats.Conn) func() error {
+	return func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("NATS is %s", nc.Status())
+		}
+		return nil
+	}
+}
+
+// RedactURLs returns comma-separated NATS URLs fit for a log line: any
+// password or token in them is replaced by "xxxxx".
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil:
+			parts[i] = "(unparsable URL)" // it might hold a secret
+		case u.User != nil:
+			if _, hasPassword := u.User.Password(); !hasPassword {
+				u.User = url.User("xxxxx") // a bare token
+			}
+			parts[i] = u.Redacted()
+		default:
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +23,8 @@ type Subscriber struct {
 	store  *Store
 	prefix string
 	sub    *nats.Subscription
+	// subscribed is set once Start has subscribed; readiness reads it.
+	subscribed atomic.Bool
 
 	dec        sample.Decoder
 	smp        sample.Sample
@@ -48,6 +51,16 @@ func (s *Subscriber) Start(nc *nats.Conn) error {
 		return err
 	}
 	s.sub = sub
+	s.subscribed.Store(true)
+	return nil
+}
+
+// Ready is a readiness check: it fails until Start has subscribed, so that
+// an adapter still loading its warm start is not sent queries.
+func (s *Subscriber) Ready() error {
+	if !s.subscribed.Load() {
+		return fmt.Errorf("not subscribed to %s.> yet (loading the last sample of every pod)", s.prefix)
+	}
 	return nil
 }
 

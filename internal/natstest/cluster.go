@@ -1,0 +1,90 @@
+package natstest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Cluster runs n NATS servers routed to each other on loopback, named n0,
+// n1, ..., until the test ends. configure adjusts each server's options
+// (JetStream with its own directory, say) before it starts. Cluster
+// returns once every server has a route to every other and, when they run
+// JetStream, once a meta leader is elected.
+func Cluster(t testing.TB, n int, configure ...func(i int, o *server.Options)) []*server.Server {
+	t.Helper()
+	servers := make([]*server.Server, n)
+	var seed string
+	for i := range n {
+		servers[i] = Start(t, func(o *server.Options) {
+			o.ServerName = fmt.Sprintf("n%d", i)
+			o.Cluster = server.ClusterOpts{Name: "rtcscale", Host: "127.0.0.1", Port: server.RANDOM_PORT}
+			if i > 0 {
+				o.Routes = server.RoutesFromStr(seed)
+			}
+			for _, c := range configure {
+				c(i, o)
+			}
+		})
+		if i == 0 {
+			seed = fmt.Sprintf("nats://%s", servers[0].ClusterAddr())
+		}
+	}
+	waitUntil(t, "a full mesh of routes", func() bool {
+		for _, s := range servers {
+			if remotes(s) < n-1 {
+				return false
+			}
+		}
+		return true
+	})
+	if servers[0].JetStreamEnabled() {
+		waitUntil(t, "a JetStream meta leader", func() bool {
+			for _, s := range servers {
+				if s.JetStreamIsLeader() {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	return servers
+}
+
+// ClientURLs is the comma-separated client URLs of servers, as a client
+// configured with the whole cluster takes them.
+func ClientURLs(servers []*server.Server) string {
+	urls := make([]string, len(servers))
+	for i, s := range servers {
+		urls[i] = s.ClientURL()
+	}
+	return strings.Join(urls, ",")
+}
+
+// remotes counts the distinct servers s has a route to (a route pool
+// opens several connections to each).
+func remotes(s *server.Server) int {
+	rz, err := s.Routez(nil)
+	if err != nil {
+		return 0
+	}
+	ids := map[string]bool{}
+	for _, r := range rz.Routes {
+		ids[r.RemoteID] = true
+	}
+	return len(ids)
+}
+
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("NATS cluster: no %s within 20s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
