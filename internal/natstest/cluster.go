@@ -2,6 +2,8 @@ package natstest
 
 import (
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,21 +18,27 @@ import (
 // JetStream, once a meta leader is elected.
 func Cluster(t testing.TB, n int, configure ...func(i int, o *server.Options)) []*server.Server {
 	t.Helper()
+	// Clustered JetStream wants every route configured up front, so the
+	// route ports are chosen before any server starts.
+	ports := freePorts(t, n)
+	var routes []string
+	for _, p := range ports {
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
+	}
 	servers := make([]*server.Server, n)
-	var seed string
 	for i := range n {
-		servers[i] = Start(t, func(o *server.Options) {
+		servers[i] = launch(t, func(o *server.Options) {
 			o.ServerName = fmt.Sprintf("n%d", i)
-			o.Cluster = server.ClusterOpts{Name: "rtcscale", Host: "127.0.0.1", Port: server.RANDOM_PORT}
-			if i > 0 {
-				o.Routes = server.RoutesFromStr(seed)
-			}
+			o.Cluster = server.ClusterOpts{Name: "rtcscale", Host: "127.0.0.1", Port: ports[i]}
+			o.Routes = server.RoutesFromStr(strings.Join(append(slices.Clone(routes[:i]), routes[i+1:]...), ","))
 			for _, c := range configure {
 				c(i, o)
 			}
 		})
-		if i == 0 {
-			seed = fmt.Sprintf("nats://%s", servers[0].ClusterAddr())
+	}
+	for _, s := range servers {
+		if !s.ReadyForConnections(20 * time.Second) {
+			t.Fatalf("NATS cluster: %s did not become ready", s.Name())
 		}
 	}
 	waitUntil(t, "a full mesh of routes", func() bool {
@@ -62,6 +70,22 @@ func ClientURLs(servers []*server.Server) string {
 		urls[i] = s.ClientURL()
 	}
 	return strings.Join(urls, ",")
+}
+
+// freePorts finds n free loopback ports. Another process could take one
+// before the server binds it; on a test machine that is rare enough.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports
 }
 
 // remotes counts the distinct servers s has a route to (a route pool
