@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,25 +32,45 @@ import (
 // client-go cluster, and the metrics APIs' HTTP handlers.
 type rig struct {
 	t      *testing.T
-	nc     *nats.Conn
+	nc     *nats.Conn // the sidecars' connection
+	url    string     // the NATS server's
 	client *fake.Clientset
-	store  *collector.Store
-	reg    *prometheus.Registry
-	api    *httptest.Server
-	now    func() time.Time
-	seq    uint64
+	*replica
+	now func() time.Time
+	seq uint64
 }
 
-func newRig(t *testing.T, opts collector.Options) *rig {
+// replica is one adapter process: its store, informers, subscriber, the
+// metrics APIs and the probes.
+type replica struct {
+	store *collector.Store
+	reg   *prometheus.Registry
+	sub   *collector.Subscriber
+	api   *httptest.Server
+	ops   *httptest.Server
+}
+
+func newRig(t *testing.T, opts collector.Options, configureNATS ...func(*server.Options)) *rig {
 	t.Helper()
-	srv := natstest.Start(t)
-	r := &rig{t: t, client: fake.NewClientset(), reg: prometheus.NewRegistry()}
+	srv := natstest.Start(t, configureNATS...)
+	r := &rig{t: t, client: fake.NewClientset(), url: srv.ClientURL()}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	r.now = opts.Now
-	r.store = collector.NewStore(opts, collector.NewMetrics(r.reg))
-	cluster, err := collector.WatchCluster(r.client, r.store)
+	r.replica = newReplica(t, r.client, opts)
+	r.subscribe(t, srv.ClientURL())
+	r.nc = natstest.Connect(t, srv.ClientURL())
+	return r
+}
+
+// newReplica starts an adapter's store, informers (synced) and HTTP
+// handlers; subscribe connects it to NATS.
+func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options) *replica {
+	t.Helper()
+	rep := &replica{reg: prometheus.NewRegistry()}
+	rep.store = collector.NewStore(opts, collector.NewMetrics(rep.reg))
+	cluster, err := collector.WatchCluster(client, rep.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,18 +80,30 @@ func newRig(t *testing.T, opts collector.Options) *rig {
 	if !cluster.WaitForSync(stop) {
 		t.Fatal("informers did not sync")
 	}
-	sub := collector.NewSubscriber(r.store, sample.DefaultSubjectPrefix)
-	if err := sub.Start(natstest.Connect(t, srv.ClientURL())); err != nil {
-		t.Fatal(err)
-	}
-	h, err := NewLocalHandler(NewProvider(r.store, Options{}, NewMetrics(r.reg)), true)
+	rep.sub = collector.NewSubscriber(rep.store, sample.DefaultSubjectPrefix)
+	h, err := NewLocalHandler(NewProvider(rep.store, Options{}, NewMetrics(rep.reg)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.api = httptest.NewServer(h)
-	t.Cleanup(r.api.Close)
-	r.nc = natstest.Connect(t, srv.ClientURL())
-	return r
+	rep.api = httptest.NewServer(h)
+	t.Cleanup(rep.api.Close)
+	rep.ops = httptest.NewServer(NewOpsHandler(rep.reg, Check{Name: "samples", Check: rep.sub.Ready}))
+	t.Cleanup(rep.ops.Close)
+	return rep
+}
+
+// subscribe starts the replica's subscription and returns once the server
+// has it.
+func (rep *replica) subscribe(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc := natstest.Connect(t, url)
+	if err := rep.sub.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }
 
 // deployment creates a Deployment's ReplicaSet and n Ready pods labelled
@@ -124,15 +157,20 @@ func (r *rig) publish(kind sample.Kind, ns string, gauge string, values map[stri
 // get requests a path as the HPA's metrics client would and decodes it.
 func (r *rig) get(path string, out any) (int, string) {
 	r.t.Helper()
-	resp, err := http.Get(r.api.URL + path)
+	return r.replica.get(r.t, path, out)
+}
+
+func (rep *replica) get(t *testing.T, path string, out any) (int, string) {
+	t.Helper()
+	resp, err := http.Get(rep.api.URL + path)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK && out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			r.t.Fatalf("%s: %v in %s", path, err, b)
+			t.Fatalf("%s: %v in %s", path, err, b)
 		}
 	}
 	return resp.StatusCode, string(b)
