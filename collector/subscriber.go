@@ -30,12 +30,13 @@ type Subscriber struct {
 	smp        sample.Sample
 	lastLog    [sample.NumReasons]time.Time
 	suppressed [sample.NumReasons]int
+	now        func() time.Time // the store's clock, so tests control the rate limit
 }
 
 // NewSubscriber returns a Subscriber that stores samples published under
 // prefix; Start subscribes it. HandleMessage can be called directly too.
 func NewSubscriber(store *Store, prefix string) *Subscriber {
-	return &Subscriber{store: store, prefix: prefix}
+	return &Subscriber{store: store, prefix: prefix, now: store.opts.Now}
 }
 
 // Start subscribes to prefix.> on nc. The subscription survives
@@ -92,7 +93,7 @@ func (s *Subscriber) HandleMessage(subject string, data []byte) sample.Reason {
 }
 
 func (s *Subscriber) logRejection(r sample.Reason, subject string) {
-	now := time.Now()
+	now := s.now()
 	if now.Sub(s.lastLog[r]) < rejectLogEvery {
 		s.suppressed[r]++
 		return
