@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -9,29 +11,62 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// logCapture collects what klog writes while a test runs.
-type logCapture struct {
-	mu    sync.Mutex
-	lines []string
+// TestMain routes klog through logs, once, before any test runs: klog's
+// logger is a global that NATS callbacks of earlier tests may still be
+// using, so tests tap into it instead of replacing it.
+func TestMain(m *testing.M) {
+	klog.SetLogger(funcr.New(logs.write, funcr.Options{}))
+	os.Exit(m.Run())
 }
 
-// captureLogs routes klog into a logCapture until the test ends. Tests
-// that use it must not run in parallel: klog's logger is global.
+var logs logTap
+
+// logTap passes log lines to stderr, or to the capture of the test that
+// asked for one, or nowhere while quiet.
+type logTap struct {
+	mu      sync.Mutex
+	capture *logCapture
+	quiet   bool
+}
+
+func (l *logTap) write(prefix, args string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.capture != nil:
+		l.capture.lines = append(l.capture.lines, prefix+" "+args)
+	case !l.quiet:
+		fmt.Fprintln(os.Stderr, prefix, args)
+	}
+}
+
+func (l *logTap) set(c *logCapture, quiet bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.capture, l.quiet = c, quiet
+}
+
+// logCapture holds what klog wrote during a test.
+type logCapture struct{ lines []string }
+
+// captureLogs collects klog's lines until the test ends.
 func captureLogs(t *testing.T) *logCapture {
 	c := &logCapture{}
-	klog.SetLogger(funcr.New(func(prefix, args string) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.lines = append(c.lines, prefix+" "+args)
-	}, funcr.Options{Verbosity: 10}))
-	t.Cleanup(klog.ClearLogger)
+	logs.set(c, false)
+	t.Cleanup(func() { logs.set(nil, false) })
 	return c
+}
+
+// quietLogs drops klog's lines until the test ends.
+func quietLogs(tb testing.TB) {
+	logs.set(nil, true)
+	tb.Cleanup(func() { logs.set(nil, false) })
 }
 
 // count returns how many lines contain every one of parts.
 func (c *logCapture) count(parts ...string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
 	n := 0
 next:
 	for _, l := range c.lines {
@@ -46,7 +81,7 @@ next:
 }
 
 func (c *logCapture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
 	return strings.Join(c.lines, "\n")
 }

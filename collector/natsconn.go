@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -44,11 +45,18 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	if o.PingInterval <= 0 {
 		o.PingInterval = 5 * time.Second
 	}
+	var failure reconnectFailure
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true),
+		// nats.go gives up for good when a server refuses the credentials
+		// twice, leaving the adapter disconnected until restarted and
+		// silent about it. Credentials get fixed on the server (an account
+		// reload) as often as in the adapter: keep trying, and say why.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ReconnectErrHandler(failure.log),
 		nats.PingInterval(o.PingInterval),
 		nats.MaxPingsOutstanding(maxPingsOut),
 		// A server in lame-duck mode is about to go: move to another
@@ -68,6 +76,7 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 			metrics.natsConnected(false)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
+			failure.reset()
 			klog.InfoS("Reconnected to NATS")
 			metrics.natsConnected(true)
 			metrics.natsReconnected()
@@ -108,6 +117,30 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	}
 	metrics.natsConnected(nc.IsConnected())
 	return nc, nil
+}
+
+// reconnectFailure logs why connecting fails, once per different reason:
+// a reconnection is tried every second and would otherwise log as often.
+type reconnectFailure struct {
+	mu   sync.Mutex
+	last string
+}
+
+func (f *reconnectFailure) log(_ *nats.Conn, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err.Error() == f.last {
+		return
+	}
+	f.last = err.Error()
+	klog.ErrorS(err, "Connecting to NATS failed; retrying every second (logged again when the reason changes)")
+}
+
+// reset makes the next failure log again, after a success.
+func (f *reconnectFailure) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = ""
 }
 
 // Connected is a readiness check: it fails while nc is not connected.

@@ -15,7 +15,7 @@ import (
 // n1, ..., until the test ends. configure adjusts each server's options
 // (JetStream with its own directory, say) before it starts. Cluster
 // returns once every server has a route to every other and, when they run
-// JetStream, once a meta leader is elected.
+// JetStream, once a meta leader has heard from them all.
 func Cluster(t testing.TB, n int, configure ...func(i int, o *server.Options)) []*server.Server {
 	t.Helper()
 	// Clustered JetStream wants every route configured up front, so the
@@ -50,9 +50,11 @@ func Cluster(t testing.TB, n int, configure ...func(i int, o *server.Options)) [
 		return true
 	})
 	if servers[0].JetStreamEnabled() {
-		waitUntil(t, "a JetStream meta leader", func() bool {
+		// A stream with n replicas can be placed once the meta leader has
+		// heard from every server.
+		waitUntil(t, "a JetStream meta leader that knows every server", func() bool {
 			for _, s := range servers {
-				if s.JetStreamIsLeader() {
+				if s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == n {
 					return true
 				}
 			}
