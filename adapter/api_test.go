@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
@@ -50,23 +49,33 @@ type replica struct {
 	ops   *httptest.Server
 }
 
-func newRig(t *testing.T, opts collector.Options, configureNATS ...func(*server.Options)) *rig {
+// newRig starts the rig; the NATS server has JetStream. withOptions, if
+// given, returns the provider's options once the store is up.
+func newRig(t *testing.T, opts collector.Options, withOptions ...func(*rig) Options) *rig {
 	t.Helper()
-	srv := natstest.Start(t, configureNATS...)
+	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
 	r := &rig{t: t, client: fake.NewClientset(), url: srv.ClientURL()}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	r.now = opts.Now
-	r.replica = newReplica(t, r.client, opts)
-	r.subscribe(t, srv.ClientURL())
 	r.nc = natstest.Connect(t, srv.ClientURL())
+	r.replica = newReplica(t, r.client, opts, func(rep *replica) Options {
+		r.replica = rep
+		var po Options
+		for _, with := range withOptions {
+			po = with(r)
+		}
+		return po
+	})
+	r.subscribe(t, r.url)
 	return r
 }
 
 // newReplica starts an adapter's store, informers (synced) and HTTP
-// handlers; subscribe connects it to NATS.
-func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options) *replica {
+// handlers; subscribe connects it to NATS. providerOptions, if not nil,
+// returns the provider's options once the store is up.
+func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options, providerOptions func(*replica) Options) *replica {
 	t.Helper()
 	rep := &replica{reg: prometheus.NewRegistry()}
 	rep.store = collector.NewStore(opts, collector.NewMetrics(rep.reg))
@@ -81,7 +90,11 @@ func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options) *r
 		t.Fatal("informers did not sync")
 	}
 	rep.sub = collector.NewSubscriber(rep.store, sample.DefaultSubjectPrefix)
-	h, err := NewLocalHandler(NewProvider(rep.store, Options{}, NewMetrics(rep.reg)), true)
+	var po Options
+	if providerOptions != nil {
+		po = providerOptions(rep)
+	}
+	h, err := NewLocalHandler(NewProvider(rep.store, po, NewMetrics(rep.reg)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +106,7 @@ func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options) *r
 }
 
 // subscribe starts the replica's subscription and returns once the server
-// has it.
+// has it: nothing published after that is lost.
 func (rep *replica) subscribe(t *testing.T, url string) *nats.Conn {
 	t.Helper()
 	nc := natstest.Connect(t, url)
@@ -234,6 +247,10 @@ func TestMetricsAPIFromNATS(t *testing.T) {
 	})
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 10, pods[1]: 0, pods[2]: 32.5})
 	r.publish(sample.KindKamailio, "voice", "calls", map[string]float64{"kamailio-0": 42})
+	eventually(t, "the collector has the samples", func() (bool, string) {
+		st := r.store.Stats()
+		return st.Fresh == 4, fmt.Sprint(st)
+	})
 
 	// Pods metric, as the HPA asks: the target's selector, every pod with
 	// its own value and an explicit 0.

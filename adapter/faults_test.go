@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rtcscale/rtcscale/collector"
-	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -35,7 +34,7 @@ var queries = []string{
 // HPA must get the same answer whichever replica it reaches.
 func TestReplicasAnswerAlike(t *testing.T) {
 	r := newRig(t, collector.Options{})
-	second := newReplica(t, r.client, collector.Options{})
+	second := newReplica(t, r.client, collector.Options{}, nil)
 	second.subscribe(t, r.url)
 	pods := r.deployment("voice", "asterisk", 8)
 	eventually(t, "both replicas see the pods", func() (bool, string) {
@@ -66,7 +65,7 @@ func TestReplicasAnswerAlike(t *testing.T) {
 // latest sample, and from the moment it is ready it answers with the right
 // values, with no sidecar publishing in between.
 func TestAdapterRestartServesAtOnce(t *testing.T) {
-	r := newRig(t, collector.Options{}, natstest.JetStream(t.TempDir()))
+	r := newRig(t, collector.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	js, err := jetstream.New(r.nc)
@@ -88,7 +87,7 @@ func TestAdapterRestartServesAtOnce(t *testing.T) {
 	}
 
 	// The restart: a new process, its own store and informers.
-	next := newReplica(t, r.client, collector.Options{})
+	next := newReplica(t, r.client, collector.Options{}, nil)
 	if code := status(t, next.ops.URL+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz before the warm load: %d", code)
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,10 +30,13 @@ import (
 )
 
 // Aggregations over several pods are asked for by a suffix of the metric
-// name: "calls" is the sum, "calls_avg" the mean, "calls_max" the largest.
+// name: "calls" is the sum, "calls_avg" the mean, "calls_max" the largest,
+// and "calls_forecast" the sum the workload is expected to reach within its
+// lead (forecast.go).
 const (
-	suffixAvg = "_avg"
-	suffixMax = "_max"
+	suffixAvg      = "_avg"
+	suffixMax      = "_max"
+	suffixForecast = "_forecast"
 )
 
 type aggregation uint8
@@ -41,6 +45,7 @@ const (
 	aggSum aggregation = iota
 	aggAvg
 	aggMax
+	aggForecast
 )
 
 func parseMetric(name string) (gauge string, agg aggregation) {
@@ -49,6 +54,9 @@ func parseMetric(name string) (gauge string, agg aggregation) {
 	}
 	if g, ok := strings.CutSuffix(name, suffixMax); ok {
 		return g, aggMax
+	}
+	if g, ok := strings.CutSuffix(name, suffixForecast); ok {
+		return g, aggForecast
 	}
 	return name, aggSum
 }
@@ -102,14 +110,19 @@ type Options struct {
 	// request's namespace is then the scope, so that access to external
 	// metrics in one namespace reveals nothing of another.
 	ExternalAllNamespaces bool
+	// Forecaster serves the <gauge>_forecast metrics; nil turns them off.
+	// It is fixed when the Provider is made: SetOptions leaves it.
+	Forecaster Forecaster
 }
 
 // Provider answers the custom and external metrics APIs from a
 // collector.Store.
 type Provider struct {
-	store   *collector.Store
-	opts    Options
-	metrics *Metrics
+	store *collector.Store
+	// opts is swapped whole by SetOptions while requests are served.
+	opts       atomic.Pointer[Options]
+	forecaster Forecaster
+	metrics    *Metrics
 
 	// lists caches ListAllMetrics' answers; discovery asks often and the
 	// set only changes when a new gauge name appears.
@@ -123,8 +136,14 @@ type Provider struct {
 
 // NewProvider returns a Provider over store. metrics may be nil.
 func NewProvider(store *collector.Store, opts Options, metrics *Metrics) *Provider {
-	return &Provider{store: store, opts: opts, metrics: metrics}
+	p := &Provider{store: store, forecaster: opts.Forecaster, metrics: metrics}
+	p.SetOptions(opts)
+	return p
 }
+
+// SetOptions applies opts to the requests that follow, as a reloaded
+// configuration does; opts.Forecaster is ignored.
+func (p *Provider) SetOptions(opts Options) { p.opts.Store(&opts) }
 
 var (
 	_ provider.CustomMetricsProvider   = (*Provider)(nil)
@@ -137,13 +156,16 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 	defer p.metrics.observe("custom", time.Now())
 	gr := normalize(info.GroupResource)
 	gauge, agg := parseMetric(info.Metric)
+	if agg == aggForecast {
+		return p.objectForecast(name, info, gr, gauge, metricSel)
+	}
 	ref := custom_metrics.ObjectReference{Namespace: name.Namespace, Name: name.Name}
 	var value float64
 	var ts time.Time
 	switch {
 	case gr == podsResource:
 		if agg != aggSum {
-			return nil, badRequest("%s: a pod has one value; the _avg and _max suffixes apply to workloads and namespaces", info.Metric)
+			return nil, badRequest(podHasOneValue, info.Metric)
 		}
 		pv, cov, ok := p.store.PodValue(name.Namespace, name.Name, gauge, metricSel)
 		if !ok {
@@ -193,7 +215,7 @@ func (p *Provider) GetMetricBySelector(_ context.Context, namespace string, sele
 		return nil, badRequest("%s/*/%s: list queries are served for pods; ask for one %s by name", info.GroupResource, info.Metric, info.GroupResource)
 	}
 	if _, agg := parseMetric(info.Metric); agg != aggSum {
-		return nil, badRequest("%s: a pod has one value; the _avg and _max suffixes apply to workloads and namespaces", info.Metric)
+		return nil, badRequest(podHasOneValue, info.Metric)
 	}
 	buf, _ := p.pool.Get().(*[]collector.PodValue)
 	if buf == nil {
@@ -227,7 +249,7 @@ func (p *Provider) GetMetricBySelector(_ context.Context, namespace string, sele
 func (p *Provider) GetExternalMetric(_ context.Context, namespace string, selector labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
 	defer p.metrics.observe("external", time.Now())
 	scope := namespace
-	if p.opts.ExternalAllNamespaces {
+	if p.opts.Load().ExternalAllNamespaces {
 		if _, named := selector.RequiresExactMatch(collector.LabelNamespace); named || hasRequirement(selector, collector.LabelNamespace) {
 			scope = ""
 		}
@@ -237,6 +259,9 @@ func (p *Provider) GetExternalMetric(_ context.Context, namespace string, select
 		}
 	}
 	gauge, agg := parseMetric(info.Metric)
+	if agg == aggForecast {
+		return p.externalForecast(namespace, selector, info, gauge)
+	}
 	a, cov := p.store.SeriesAggregate(scope, selector, gauge)
 	what := fmt.Sprintf("series matching %q", selector.String())
 	if scope != "" {
@@ -321,6 +346,9 @@ func (p *Provider) refreshLists() {
 				custom = append(custom, provider.CustomMetricInfo{GroupResource: gr, Namespaced: gr != namespacesResource, Metric: name})
 			}
 			external = append(external, provider.ExternalMetricInfo{Metric: name})
+		}
+		if p.forecaster != nil {
+			custom, external = appendForecasts(custom, external, objects, g)
 		}
 	}
 	p.custom, p.external, p.listLen = custom, external, len(gauges)

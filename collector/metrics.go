@@ -67,6 +67,15 @@ var (
 	freshDesc     = prometheus.NewDesc("rtcscale_series_fresh", "Pods whose latest sample is fresh enough to serve.", nil, nil)
 	knownPodsDesc = prometheus.NewDesc("rtcscale_pods_known", "Pods the cluster told the collector about.", nil, nil)
 	gaugesDesc    = prometheus.NewDesc("rtcscale_gauge_names", "Distinct gauge names seen.", nil, nil)
+
+	// Per workload, for dashboards: what the HPA's Object metrics see. One
+	// series per workload and gauge its pods publish.
+	workloadValueDesc = prometheus.NewDesc("rtcscale_workload_value",
+		"A gauge summed over a workload's pods with a fresh sample (what <workload>/<gauge> serves).",
+		[]string{LabelNamespace, LabelWorkloadKind, LabelWorkload, "gauge"}, nil)
+	workloadPodsDesc = prometheus.NewDesc("rtcscale_workload_pods",
+		"A workload's pods with a fresh sample.",
+		[]string{LabelNamespace, LabelWorkloadKind, LabelWorkload}, nil)
 )
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -74,6 +83,8 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- freshDesc
 	ch <- knownPodsDesc
 	ch <- gaugesDesc
+	ch <- workloadValueDesc
+	ch <- workloadPodsDesc
 }
 
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -82,6 +93,22 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(freshDesc, prometheus.GaugeValue, float64(st.Fresh))
 	ch <- prometheus.MustNewConstMetric(knownPodsDesc, prometheus.GaugeValue, float64(st.KnownPods))
 	ch <- prometheus.MustNewConstMetric(gaugesDesc, prometheus.GaugeValue, float64(st.GaugeNames))
+	// One pass over the store for every workload's gauges; a workload's
+	// fresh pods are the most any of its gauges counts.
+	type key struct {
+		ns string
+		w  Workload
+	}
+	pods := map[key]int{}
+	for _, g := range c.s.Workloads(nil) {
+		kind := g.Workload.Kind.String()
+		ch <- prometheus.MustNewConstMetric(workloadValueDesc, prometheus.GaugeValue, g.Aggregate.Sum, g.Namespace, kind, g.Workload.Name, g.Gauge)
+		k := key{g.Namespace, g.Workload}
+		pods[k] = max(pods[k], g.Coverage.Fresh)
+	}
+	for k, n := range pods {
+		ch <- prometheus.MustNewConstMetric(workloadPodsDesc, prometheus.GaugeValue, float64(n), k.ns, k.w.Kind.String(), k.w.Name)
+	}
 }
 
 func (m *Metrics) count(r sample.Reason) {

@@ -72,6 +72,7 @@ type pod struct {
 	owner      Workload
 	ready      bool
 	readySince int64 // unix ms
+	started    bool  // its start-up was noted (startup.go)
 
 	hasSample bool
 	kind      sample.Kind
@@ -113,18 +114,20 @@ func (p *pod) fresh(nowMs int64) bool { return p.hasSample && nowMs <= p.staleAt
 func (p *pod) forgetSample() { p.hasSample = false }
 
 func (p *pod) value(id uint16) (float64, bool) {
-	n := min(int(p.nGauges), inlineGauges)
-	for i := range n {
-		if p.gauges[i].id == id {
-			return p.gauges[i].v, true
-		}
-	}
-	for _, g := range p.more {
-		if g.id == id {
+	for i := range int(p.nGauges) {
+		if g := p.gaugeAt(i); g.id == id {
 			return g.v, true
 		}
 	}
 	return 0, false
+}
+
+// gaugeAt returns the i-th gauge of the pod's latest sample, i < nGauges.
+func (p *pod) gaugeAt(i int) gaugeValue {
+	if i < inlineGauges {
+		return p.gauges[i]
+	}
+	return p.more[i-inlineGauges]
 }
 
 // workload resolves the pod's owner to the top-level workload.
@@ -211,6 +214,7 @@ func (s *Store) UpsertPod(info PodInfo) {
 	p.owner = info.Owner
 	p.ready = info.Ready
 	p.readySince = info.ReadySince.UnixMilli()
+	s.noteStartup(ns, p, info)
 }
 
 // DeletePod forgets a pod and its series at once: a deleted pod's last

@@ -60,7 +60,7 @@ func (c *Coverage) noteStale(p *pod) {
 // none. Only such pods make an aggregate incomplete: a pod that never
 // publishes the gauge (a database beside the media servers) does not.
 func (s *Store) missing(p *pod, id uint16, nowMs int64, workloadScoped bool) bool {
-	if p.fresh(nowMs) || !p.known || !p.ready || nowMs-p.readySince < s.opts.StartupGrace.Milliseconds() {
+	if p.fresh(nowMs) || !p.known || !p.ready || nowMs-p.readySince < s.opts.Load().StartupGrace.Milliseconds() {
 		return false
 	}
 	if _, had := p.value(id); had {
@@ -74,7 +74,7 @@ func (s *Store) missing(p *pod, id uint16, nowMs int64, workloadScoped bool) boo
 // labels). Pods without a fresh value are left out, as the HPA expects of a
 // pod with no metric.
 func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string, metricSel labels.Selector, out []PodValue) ([]PodValue, Coverage) {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var cov Coverage
@@ -105,7 +105,7 @@ func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string
 
 // PodValue returns one pod's fresh value of gauge.
 func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selector) (PodValue, Coverage, bool) {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var cov Coverage
@@ -149,7 +149,7 @@ func (s *Store) SeriesAggregate(namespace string, sel labels.Selector, gauge str
 // aggregate visits the pods of a namespace (of all, when nsName is ""),
 // or those candidates picks, whose series labels match sel.
 func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates func(*namespace) []*pod, workloadScoped bool) (Aggregate, Coverage) {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var agg Aggregate
@@ -161,18 +161,8 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 	}
 	everything := sel.Empty()
 	visitPod := func(p *pod) {
-		if !everything && !sel.Matches(p) {
-			return
-		}
-		v, has := p.value(id)
-		if has && p.fresh(nowMs) {
-			cov.Pods++
-			cov.Fresh++
-			agg.add(v, p.ts)
-		} else if s.missing(p, id, nowMs, workloadScoped) {
-			cov.Pods++
-			cov.Missing++
-			cov.noteStale(p)
+		if everything || sel.Matches(p) {
+			s.accumulate(p, id, nowMs, workloadScoped, &agg, &cov)
 		}
 	}
 	visit := func(ns *namespace) {
@@ -196,4 +186,18 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 		visit(ns)
 	}
 	return agg, cov
+}
+
+// accumulate adds p's fresh value of gauge id to agg, or counts it missing.
+func (s *Store) accumulate(p *pod, id uint16, nowMs int64, workloadScoped bool, agg *Aggregate, cov *Coverage) {
+	v, has := p.value(id)
+	if has && p.fresh(nowMs) {
+		cov.Pods++
+		cov.Fresh++
+		agg.add(v, p.ts)
+	} else if s.missing(p, id, nowMs, workloadScoped) {
+		cov.Pods++
+		cov.Missing++
+		cov.noteStale(p)
+	}
 }

@@ -10,6 +10,7 @@ package collector
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -69,7 +70,10 @@ func (o Options) withDefaults() Options {
 // about the pod. It is safe for concurrent use: one writer lock guards it,
 // since each ingest is a few map lookups and queries read many pods at once.
 type Store struct {
-	opts    Options
+	// opts is swapped whole by SetOptions while queries and ingests run;
+	// each call reads it once, so it sees one consistent set.
+	opts    atomic.Pointer[Options]
+	now     func() time.Time
 	metrics *Metrics
 
 	mu         sync.RWMutex
@@ -80,6 +84,8 @@ type Store struct {
 	// gaugeScratch holds a sample's gauge IDs between resolving them and
 	// storing the sample, so that a rejected sample changes nothing.
 	gaugeScratch [sample.MaxGauges]uint16
+	// startups are the recent pods' start-up durations (startup.go).
+	startups map[startupKey]*startupRing
 }
 
 type namespace struct {
@@ -96,16 +102,28 @@ type namespace struct {
 
 // NewStore returns an empty Store. metrics may be nil.
 func NewStore(opts Options, metrics *Metrics) *Store {
+	opts = opts.withDefaults()
 	s := &Store{
-		opts:       opts.withDefaults(),
+		now:        opts.Now,
 		metrics:    metrics,
 		namespaces: map[string]*namespace{},
 		gaugeIDs:   map[string]uint16{},
 	}
+	s.opts.Store(&opts)
 	if metrics != nil {
 		metrics.bind(s)
 	}
 	return s
+}
+
+// SetOptions applies opts from now on, as a reloaded configuration does;
+// opts.Now is ignored (the clock stays). Samples already held keep the
+// staleness computed when they arrived, and pods already held stay when a
+// limit shrinks: limits bound what is added.
+func (s *Store) SetOptions(opts Options) {
+	opts = opts.withDefaults()
+	opts.Now = s.now
+	s.opts.Store(&opts)
 }
 
 func (s *Store) namespace(name string, create bool) *namespace {
@@ -132,12 +150,13 @@ func (s *Store) Ingest(smp *sample.Sample) sample.Reason {
 const unresolved = ^uint16(0)
 
 func (s *Store) ingest(smp *sample.Sample) sample.Reason {
-	nowMs := s.opts.Now().UnixMilli()
+	opts := s.opts.Load()
+	nowMs := s.now().UnixMilli()
 	ts := smp.Time.UnixMilli()
-	if ts > nowMs+s.opts.MaxFuture.Milliseconds() {
+	if ts > nowMs+opts.MaxFuture.Milliseconds() {
 		return sample.ReasonFuture
 	}
-	staleAt := ts + int64(s.opts.StaleAfter*float64(smp.Interval.Milliseconds()))
+	staleAt := ts + int64(opts.StaleAfter*float64(smp.Interval.Milliseconds()))
 	if staleAt < nowMs {
 		return sample.ReasonTooOld
 	}
@@ -158,7 +177,7 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 		}
 	}
 	if p == nil || !p.hasSample {
-		if s.series >= s.opts.MaxSeries || (ns != nil && ns.series >= s.opts.MaxSeriesPerNamespace) {
+		if s.series >= opts.MaxSeries || (ns != nil && ns.series >= opts.MaxSeriesPerNamespace) {
 			return sample.ReasonSeriesLimit
 		}
 	}
@@ -176,7 +195,7 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	// its new names (FuzzHandleMessage found that it used to register
 	// those before the one over the limit).
 	if unknown > 0 {
-		if len(s.gaugeNames)+unknown > s.opts.MaxGaugeNames {
+		if len(s.gaugeNames)+unknown > opts.MaxGaugeNames {
 			return sample.ReasonGaugeNameLimit
 		}
 		for i, g := range smp.Gauges {
@@ -238,7 +257,7 @@ func (s *Store) Gauges() []string {
 // ignore stale samples; Sweep only reclaims their space. It returns how many
 // samples it evicted.
 func (s *Store) Sweep() int {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	evicted := 0
@@ -287,7 +306,7 @@ type Stats struct {
 
 // Stats counts what the store holds now.
 func (s *Store) Stats() Stats {
-	nowMs := s.opts.Now().UnixMilli()
+	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st := Stats{Series: s.series, Namespaces: len(s.namespaces), GaugeNames: len(s.gaugeNames)}
@@ -306,7 +325,7 @@ func (s *Store) Stats() Stats {
 
 // StaleLimit is how long a sample with the given interval stays fresh.
 func (s *Store) StaleLimit(interval time.Duration) time.Duration {
-	return time.Duration(s.opts.StaleAfter * float64(interval))
+	return time.Duration(s.opts.Load().StaleAfter * float64(interval))
 }
 
 var _ labels.Labels = (*pod)(nil)

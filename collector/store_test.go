@@ -407,3 +407,28 @@ func TestSelectionsFollowTheCluster(t *testing.T) {
 		t.Fatalf("%d cached selections", n)
 	}
 }
+
+// TestManyGauges covers samples with more gauges than a pod entry holds
+// inline.
+func TestManyGauges(t *testing.T) {
+	s, _ := newTestStore(Options{})
+	s.UpsertPod(readyPod("voice", "p", "a", Workload{Kind: WorkloadStatefulSet, Name: "a"}))
+	var gs []sample.Gauge
+	for i := range inlineGauges + 3 {
+		gs = append(gs, sample.Gauge{Name: fmt.Sprintf("g%d", i), Value: float64(i + 1)})
+	}
+	mustIngest(t, s, smp("voice", "p", t0, gs...))
+	for i := range gs {
+		if got := podValues(s, "voice", "app=a", gs[i].Name)["p"]; got != float64(i+1) {
+			t.Errorf("%s = %v, want %v", gs[i].Name, got, i+1)
+		}
+	}
+	if got := s.Workloads(nil); len(got) != len(gs) {
+		t.Fatalf("Workloads lists %d gauges, want %d", len(got), len(gs))
+	}
+	// A later, smaller sample does not keep the old ones.
+	mustIngest(t, s, smp("voice", "p", t0.Add(time.Second), calls(3)))
+	if got := podValues(s, "voice", "app=a", "g8"); len(got) != 0 {
+		t.Fatalf("stale gauge served: %v", got)
+	}
+}

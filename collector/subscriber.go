@@ -36,7 +36,7 @@ type Subscriber struct {
 // NewSubscriber returns a Subscriber that stores samples published under
 // prefix; Start subscribes it. HandleMessage can be called directly too.
 func NewSubscriber(store *Store, prefix string) *Subscriber {
-	return &Subscriber{store: store, prefix: prefix, now: store.opts.Now}
+	return &Subscriber{store: store, prefix: prefix, now: store.now}
 }
 
 // Start subscribes to prefix.> on nc. The subscription survives

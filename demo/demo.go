@@ -7,16 +7,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -43,6 +47,10 @@ type Config struct {
 	SubjectPrefix string
 	// NoExternal turns the external metrics API off.
 	NoExternal bool
+	// HistoryDir is where the embedded NATS server's JetStream keeps the
+	// workloads' histories. Default: a temporary directory, removed when
+	// the demo stops.
+	HistoryDir string
 }
 
 // Addrs are where a running demo serves.
@@ -58,13 +66,29 @@ type Addrs struct {
 func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) error {
 	cfg = cfg.withDefaults()
 
-	ns, err := startNATS(cfg.NATSPort)
+	if cfg.HistoryDir == "" {
+		dir, err := os.MkdirTemp("", "rtcscale-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg.HistoryDir = dir
+	}
+	ns, err := startNATS(cfg.NATSPort, cfg.HistoryDir)
 	if err != nil {
 		return err
 	}
-	defer ns.Shutdown()
+	defer func() {
+		// JetStream flushes its files while shutting down: wait before
+		// the directory is removed.
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
 
 	reg := prometheus.NewRegistry()
+	// The adapter's Go and process metrics too, so that the dashboards'
+	// memory and CPU panels work against a demo.
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cm := collector.NewMetrics(reg)
 	store := collector.NewStore(cfg.Store, cm)
 
@@ -110,6 +134,22 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		return err
 	}
 
+	// Forecasts learn from the history the demo records in JetStream, a
+	// value a minute. A demo day is minutes long, so the predictor sees
+	// no daily pattern and serves the current sum: that is its rule until
+	// it has 3 days of history.
+	live, err := predictor.NewLive(store, predictor.LiveConfig{}, reg)
+	if err != nil {
+		return err
+	}
+	go live.Run(ctx, func(ctx context.Context) (*predictor.Store, error) {
+		js, err := jetstream.New(collectorConn)
+		if err != nil {
+			return nil, err
+		}
+		return predictor.OpenStore(ctx, js, predictor.StoreConfig{})
+	})
+	cfg.Provider.Forecaster = live
 	prov := adapter.NewProvider(store, cfg.Provider, adapter.NewMetrics(reg))
 	api, err := adapter.NewLocalHandler(prov, !cfg.NoExternal)
 	if err != nil {
@@ -186,8 +226,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// startNATS starts an in-process NATS server on loopback.
-func startNATS(port int) (*natsserver.Server, error) {
+// startNATS starts an in-process NATS server on loopback, with JetStream
+// storing in dir.
+func startNATS(port int, dir string) (*natsserver.Server, error) {
 	if port == 0 {
 		port = natsserver.RANDOM_PORT
 		if ln, err := net.Listen("tcp", "127.0.0.1:4222"); err == nil {
@@ -195,7 +236,7 @@ func startNATS(port int) (*natsserver.Server, error) {
 			port = 4222
 		}
 	}
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true})
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true, JetStream: true, StoreDir: dir})
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS server: %w", err)
 	}
@@ -226,6 +267,10 @@ Try:
   curl -s '%s/namespaces/voice/deployments.apps/asterisk/calls'
   curl -s '%s/namespaces/voice/deployments.apps/asterisk/calls_max'
 
+  # the calls it is expected to reach within its pods' start-up: the predictor needs
+  # 3 days of history (kept in the embedded NATS's JetStream); until then, the current sum
+  curl -s '%s/namespaces/voice/deployments.apps/asterisk/calls_forecast'
+
   # JVB participants per pod, and the whole namespace's
   curl -s '%s/namespaces/meet/pods/*/participants'
   curl -s '%s/namespaces/meet/metrics/participants'
@@ -237,5 +282,5 @@ Try:
   curl -s '%s'
 
 Ctrl-C stops.
-`, a.NATS, cfg.SubjectPrefix, a.API, a.Metrics, a.Metrics, cfg.Day, cfg.Interval, cm, cm, cm, cm, cm, em, cm)
+`, a.NATS, cfg.SubjectPrefix, a.API, a.Metrics, a.Metrics, cfg.Day, cfg.Interval, cm, cm, cm, cm, cm, cm, em, cm)
 }

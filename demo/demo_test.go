@@ -39,6 +39,7 @@ func TestDemo(t *testing.T) {
 	for path, wantItems := range map[string]int{
 		cm + "voice/pods/*/calls?labelSelector=app%3Dasterisk":                                       4,
 		cm + "voice/deployments.apps/asterisk/calls":                                                 1,
+		cm + "voice/deployments.apps/asterisk/calls_forecast":                                        1,
 		cm + "voice/statefulsets.apps/kamailio/calls":                                                1,
 		cm + "voice/daemonsets.apps/rtpengine/bitrate_in":                                            1,
 		cm + "meet/pods/*/participants":                                                              3,

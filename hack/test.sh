@@ -10,11 +10,13 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests drive: real servers, not mocks.
 #   kamailio + kamailio-extra-modules: the SIP proxy the sidecar reads (JSON-RPC)
 #   sip-tester: sipp, which places the calls
+#   rtpengine-daemon: the media relay the sidecar reads, run in userspace
 #   prometheus: evaluates the dashboards' queries
 #   chromium: renders the what-if HTML report
 need=()
 command -v kamailio >/dev/null || need+=(kamailio kamailio-extra-modules)
 command -v sipp >/dev/null || need+=(sip-tester)
+command -v rtpengine >/dev/null || need+=(rtpengine-daemon)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 if ((${#need[@]})); then

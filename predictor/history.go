@@ -20,8 +20,9 @@ type History struct {
 	vals []float32 // ring; NaN is a missing slot
 	// newest is the slot number (unix time / step) of the most recent slot
 	// the ring covers; the ring holds slots (newest-len(vals), newest].
-	newest int64
-	empty  bool
+	newest   int64
+	empty    bool
+	observed int // slots that hold a value
 }
 
 // NewHistory returns an empty history of the given resolution holding at
@@ -74,11 +75,17 @@ func (h *History) Add(t time.Time, v float64) error {
 		// missing, not stale values from one ring turn ago.
 		gap := min(slot-h.newest, n)
 		for s := slot - gap + 1; s <= slot; s++ {
+			if !math.IsNaN(float64(h.vals[mod(s, n)])) {
+				h.observed--
+			}
 			h.vals[mod(s, n)] = float32(math.NaN())
 		}
 		h.newest = slot
 	case slot <= h.newest-n:
 		return fmt.Errorf("%w: %s is older than the %d slots kept", ErrRejected, t.UTC().Format(time.RFC3339), n)
+	}
+	if math.IsNaN(float64(h.vals[mod(slot, n)])) {
+		h.observed++
 	}
 	h.vals[mod(slot, n)] = float32(v)
 	return nil
@@ -90,6 +97,13 @@ func (h *History) slotOf(t time.Time) int64 {
 
 // Step is the history's resolution.
 func (h *History) Step() time.Duration { return h.step }
+
+// Observed is the number of slots that hold a value.
+func (h *History) Observed() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.observed
+}
 
 // Cap is the number of slots the history holds at most.
 func (h *History) Cap() int { return len(h.vals) }

@@ -21,6 +21,9 @@ func TestHistoryAddSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if n := h.Observed(); n != 3 {
+		t.Fatalf("%d slots observed, want 3", n)
+	}
 	y, start := h.Snapshot(nil)
 	want := []float64{1, 20, math.NaN(), 4}
 	if !start.Equal(t0) || len(y) != len(want) {
@@ -34,6 +37,9 @@ func TestHistoryAddSnapshot(t *testing.T) {
 	// Advancing past the capacity drops the oldest and clears skipped slots.
 	if err := h.Add(t0.Add(6*time.Minute), 7); err != nil {
 		t.Fatal(err)
+	}
+	if n := h.Observed(); n != 2 {
+		t.Fatalf("%d slots observed after wrap, want 2", n)
 	}
 	y, start = h.Snapshot(y)
 	if !start.Equal(t0.Add(3*time.Minute)) || len(y) != 4 || y[0] != 4 || !math.IsNaN(y[1]) || y[3] != 7 {
@@ -54,7 +60,7 @@ func TestHistoryAddSnapshot(t *testing.T) {
 	if err := h.Add(t0.Add(time.Hour), 9); err != nil {
 		t.Fatal(err)
 	}
-	if y, _ = h.Snapshot(y); len(y) != 1 || y[0] != 9 {
+	if y, _ = h.Snapshot(y); len(y) != 1 || y[0] != 9 || h.Observed() != 1 {
 		t.Fatalf("after a long gap: %v", y)
 	}
 }

@@ -79,6 +79,13 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*S
 	return &Store{js: js, cfg: cfg}, nil
 }
 
+// ReadStore returns a Store over an existing stream that only reads it
+// (Load): unlike OpenStore it neither creates the stream nor changes its
+// limits, for tools that look at an adapter's histories.
+func ReadStore(js jetstream.JetStream, cfg StoreConfig) *Store {
+	return &Store{js: js, cfg: cfg.withDefaults()}
+}
+
 // sample is a stored message's body. The workload key is in the body (the
 // subject token is an encoding of it, for routing only).
 type sample struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"time"
@@ -29,10 +30,24 @@ func runAdapter(ctx context.Context, args []string) error {
 	addNATSFlags(fs, &natsOpts)
 	var warm warmFlags
 	warm.add(fs)
+	var ff forecastFlags
+	ff.add(fs)
 	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
+	configPath := fs.String("config", "", "YAML file of settings (flag name: value) that override the flags and are reloaded when the file changes, without a restart: "+
+		"stale-after, max-clock-skew, max-series, max-series-per-namespace, max-gauge-names, startup-grace, external-metrics-all-namespaces")
 	addKlogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var configContent []byte
+	if *configPath != "" {
+		var err error
+		if configContent, err = os.ReadFile(*configPath); err != nil {
+			return err
+		}
+		if cf, err = loadSettings(configContent, fs); err != nil {
+			return fmt.Errorf("--config %s: %w", *configPath, err)
+		}
 	}
 	natsOpts.Password = os.Getenv("NATS_PASSWORD")
 	natsOpts.Name = "rtcscale-adapter"
@@ -72,6 +87,13 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 	}()
 
+	live, err := ff.start(ctx, store, nc, reg)
+	if err != nil {
+		return err
+	}
+	if live != nil {
+		cf.provider.Forecaster = live
+	}
 	prov := adapter.NewProvider(store, cf.provider, adapter.NewMetrics(reg))
 	base.WithCustomMetrics(prov)
 	if cf.external {
@@ -96,6 +118,20 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 	}
 	go store.Run(ctx.Done(), 5*time.Second)
+	if *configPath != "" {
+		reload := func(content []byte) error {
+			c, err := loadSettings(content, fs)
+			if err != nil {
+				return err
+			}
+			store.SetOptions(c.store)
+			prov.SetOptions(c.provider)
+			return nil
+		}
+		if err := watchConfig(ctx, *configPath, configContent, reload, newConfigMetrics(reg)); err != nil {
+			return err
+		}
+	}
 
 	ops := &http.Server{Addr: *metricsAddr, Handler: adapter.NewOpsHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -105,7 +141,7 @@ func runAdapter(ctx context.Context, args []string) error {
 	}()
 	defer ops.Close()
 
-	klog.InfoS("Serving metrics APIs", "natsURL", collector.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external)
+	klog.InfoS("Serving metrics APIs", "natsURL", collector.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil)
 	if err := srv.GenericAPIServer.PrepareRun().RunWithContext(ctx); err != nil {
 		return err
 	}

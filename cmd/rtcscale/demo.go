@@ -19,6 +19,7 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.NATSPort, "nats-port", 0, "port of the embedded NATS server (0: 4222 if free, else any)")
 	fs.DurationVar(&cfg.Interval, "interval", 2e9, "how often each simulated sidecar publishes")
 	fs.DurationVar(&cfg.Day, "day", 600e9, "how long a simulated day lasts")
+	fs.StringVar(&cfg.HistoryDir, "history-dir", "", "where the embedded NATS keeps the workloads' histories (JetStream); default a temporary directory removed on exit")
 	addKlogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err

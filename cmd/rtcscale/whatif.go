@@ -16,15 +16,17 @@ import (
 	"time"
 
 	"github.com/rtcscale/rtcscale/hpasim"
+	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/trace"
 	"github.com/rtcscale/rtcscale/whatif"
 )
 
-// newForecaster builds the forecaster of predictive mode for a replay whose
-// forecaster observes the load every `every` and is asked `lead` ahead.
-// It is where rtcscale's predictor plugs in; while it is nil, predictive
-// mode is skipped with a note.
-var newForecaster func(every, lead time.Duration) whatif.Forecaster
+// newForecaster builds the forecaster of predictive mode: rtcscale's
+// predictor, observing the load every `every` and refitted every `refit`
+// on the load observed so far. Tests swap in a double.
+var newForecaster = func(every, refit time.Duration) whatif.Forecaster {
+	return predictor.NewRolling(every, refit, predictor.Options{})
+}
 
 // runWhatif is `rtcscale whatif`: it replays a load trace through a
 // simulation of the HPA given as a manifest, reactive as written, with
@@ -37,11 +39,12 @@ func runWhatif(ctx context.Context, args []string) error {
 // whatifOptions are the command's flags.
 type whatifOptions struct {
 	trace, hpa, out, modes, sweep, title string
+	history                              historySource
 	peak                                 float64
 	fleet                                whatif.Fleet
 	ctrl                                 hpasim.Config
 	initial                              int
-	lead, every, bucket                  time.Duration
+	lead, every, refit, bucket           time.Duration
 }
 
 func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -53,6 +56,7 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.trace, "trace", "", "load trace: CSV of timestamp,value (date-time or unix seconds), read as concurrent calls")
+	o.history.addFlags(fs)
 	fs.Float64Var(&o.peak, "peak", 0, "scale the trace so that its peak is this many concurrent calls (0: as is)")
 	fs.StringVar(&o.hpa, "hpa", "", "the autoscaling/v2 HorizontalPodAutoscaler manifest the operator would apply (YAML or JSON)")
 	fs.IntVar(&o.fleet.Capacity, "capacity", 100, "calls (or participants) one pod can carry")
@@ -70,7 +74,8 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&o.ctrl.DownscaleStabilization, "downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
 	fs.StringVar(&o.modes, "modes", "reactive,predictive,oracle", "modes to run, comma-separated")
 	fs.DurationVar(&o.lead, "lead", 0, "how far ahead the forecast looks (0: start-up + jitter + 1m)")
-	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster observes the load and the forecast is refreshed")
+	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster observes the load and the forecast is refreshed (the predictor's history step)")
+	fs.DurationVar(&o.refit, "refit", 24*time.Hour, "how often the predictor is refitted on the load observed so far (each fit costs up to a second on 5 weeks of minutes; the live adapter refits every 15m)")
 	fs.StringVar(&o.sweep, "sweep", "", "compare settings in one table: target=V1,V2,..., lead=D1,D2,... or stabilization=D1,D2,...")
 	fs.DurationVar(&o.bucket, "bucket", 30*time.Minute, "resolution of the timeline CSV and plots")
 	fs.StringVar(&o.out, "out", "whatif-out", "directory for timeline.csv, plot.png, plot.svg, week.png and report.html (empty: none)")
@@ -84,9 +89,9 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.trace == "" || o.hpa == "" {
+	if (o.trace == "") == (o.history.url == "") || o.hpa == "" {
 		fs.Usage()
-		return errors.New("--trace and --hpa are required")
+		return errors.New("--hpa and one of --trace and --history are required")
 	}
 	var err error
 	if o.fleet.StartupState, err = parseChoice(*startupState, "startup-state", map[string]whatif.StartupState{"missing": whatif.StartMissing, "pending": whatif.StartPending, "zero": whatif.StartZero}); err != nil {
@@ -102,16 +107,25 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if o.initial < 0 || o.initial > 1<<20 {
 		return fmt.Errorf("--initial %d: want 0 or a replica count", o.initial)
 	}
-	if o.every <= 0 || o.lead < 0 {
-		return fmt.Errorf("--forecast-every must be positive and --lead non-negative, got %s and %s", o.every, o.lead)
+	if o.every < time.Second || o.every > 24*time.Hour || o.every%time.Second != 0 || o.lead < 0 || o.refit <= 0 {
+		return fmt.Errorf("--forecast-every must be a whole number of seconds between 1s and 24h, --lead non-negative and --refit positive, got %s, %s and %s", o.every, o.lead, o.refit)
 	}
 	if o.lead == 0 {
 		o.lead = o.fleet.Startup + o.fleet.StartupJitter + time.Minute
 	}
 	if o.title == "" {
-		o.title = "What-if replay of " + filepath.Base(o.trace)
+		o.title = "What-if replay of " + o.source()
 	}
 	return replayAll(ctx, o, strings.Join(append([]string{"rtcscale whatif"}, args...), " "), stdout, stderr)
+}
+
+// source names the replay's load: the trace's file name, or the workload's
+// recorded history.
+func (o *whatifOptions) source() string {
+	if o.trace != "" {
+		return filepath.Base(o.trace)
+	}
+	return o.history.String()
 }
 
 func parseChoice[T any](v, flagName string, choices map[string]T) (T, error) {
@@ -136,7 +150,7 @@ type job struct {
 }
 
 func replayAll(ctx context.Context, o whatifOptions, command string, stdout, stderr io.Writer) error {
-	cfg, err := loadReplay(o)
+	cfg, err := loadReplay(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -151,13 +165,8 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 	}
 	var pred *whatif.Predictive
 	if want["predictive"] {
-		if newForecaster == nil {
-			fmt.Fprintln(stderr, "note: predictive mode skipped: no forecaster is wired into this build (see docs/whatif.md)")
-			delete(want, "predictive")
-		} else {
-			every, lead := o.every, o.lead
-			pred = &whatif.Predictive{New: func() whatif.Forecaster { return newForecaster(every, lead) }, Lead: lead, Every: every}
-		}
+		every, refit := o.every, o.refit
+		pred = &whatif.Predictive{New: func() whatif.Forecaster { return newForecaster(every, refit) }, Lead: o.lead, Every: every}
 	}
 
 	var jobs []*job
@@ -225,9 +234,16 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 // maxSteps bounds a replay's length: ten years at 15 s, 170 MB of demand.
 const maxSteps = 21_000_000
 
-// loadReplay reads the trace and the HPA into a replay configuration.
-func loadReplay(o whatifOptions) (whatif.Config, error) {
-	s, err := trace.ReadFile(o.trace)
+// loadReplay reads the trace (or the recorded history) and the HPA into a
+// replay configuration.
+func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
+	var s trace.Series
+	var err error
+	if o.trace != "" {
+		s, err = trace.ReadFile(o.trace)
+	} else {
+		s, err = o.history.read(ctx)
+	}
 	if err != nil {
 		return whatif.Config{}, err
 	}
@@ -402,7 +418,7 @@ func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, ora
 			{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
 			{"scale-down", fmt.Sprintf("%s victims, %s grace", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], o.fleet.Grace)},
 			{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
-			{"predictive", fmt.Sprintf("lead %s, forecast every %s", o.lead, o.every)},
+			{"predictive", fmt.Sprintf("lead %s, forecast every %s, refitted every %s", o.lead, o.every, o.refit)},
 			{"seed", fmt.Sprint(o.fleet.Seed)},
 		},
 		Rows:    rows,
@@ -426,10 +442,14 @@ func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, ora
 }
 
 func traceParam(o whatifOptions) string {
-	if o.peak == 0 {
-		return o.trace + " (values as concurrent calls)"
+	src := o.trace
+	if src == "" {
+		src = o.history.String()
 	}
-	return fmt.Sprintf("%s (scaled to a peak of %g calls)", o.trace, o.peak)
+	if o.peak == 0 {
+		return src + " (values as concurrent calls)"
+	}
+	return fmt.Sprintf("%s (scaled to a peak of %g calls)", src, o.peak)
 }
 
 func startupStateName(s whatif.StartupState) string {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+
+	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/predictor"
+)
+
+// forecastFlags configure the adapter's forecasts (<gauge>_forecast) and
+// the history they learn from.
+type forecastFlags struct {
+	on    bool
+	leads string
+	live  predictor.LiveConfig
+	store predictor.StoreConfig
+}
+
+func (f *forecastFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.on, "forecast", true, "serve <gauge>_forecast for every workload: max(current sum, highest upper forecast over the workload's lead), learned from its history in NATS JetStream")
+	fs.StringSliceVar(&f.live.Gauges, "forecast-gauges", []string{"calls", "participants"}, "gauges to keep a history of and forecast (empty: all); each workload and gauge costs 197 KiB of memory and a JetStream message a minute")
+	fs.StringVar(&f.leads, "forecast-lead", "default=learned", "how far ahead forecasts look: comma-separated namespace/name=DURATION and default=DURATION, where DURATION may be \"learned\" (p90 of the workload's pods' creation-to-Ready time, plus a minute; at least 1m)")
+	fs.IntVar(&f.live.MaxSeries, "forecast-max-series", 500, "most histories (workload × gauge) held; more are refused and counted in rtcscale_forecast_series_refused_total")
+	fs.StringVar(&f.store.Stream, "history-stream", "RTCSCALE_HISTORY", "JetStream stream that keeps the workloads' histories (created if missing; every adapter replica writes to it, deduplicated)")
+	fs.StringVar(&f.store.Subject, "history-subject", "rtcscale.history.v1", "subject prefix of the history stream")
+	fs.IntVar(&f.store.Replicas, "history-replicas", 1, "replicas of the history stream in a clustered JetStream")
+}
+
+// start returns the forecaster, or nil when forecasts are off, and runs it
+// until ctx is done: it records the workloads of store every minute and
+// keeps their histories in JetStream over nc.
+func (f *forecastFlags) start(ctx context.Context, store *collector.Store, nc *nats.Conn, reg prometheus.Registerer) (*predictor.Live, error) {
+	if !f.on {
+		return nil, nil
+	}
+	var err error
+	if f.live.Leads, err = predictor.ParseLeads(f.leads); err != nil {
+		return nil, fmt.Errorf("--forecast-lead: %w", err)
+	}
+	live, err := predictor.NewLive(store, f.live, reg)
+	if err != nil {
+		return nil, fmt.Errorf("--forecast-gauges: %w", err)
+	}
+	open := func(ctx context.Context) (*predictor.Store, error) {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, err
+		}
+		st, err := predictor.OpenStore(ctx, js, f.store)
+		if err != nil {
+			return nil, fmt.Errorf("%w (is JetStream enabled on the NATS server? --forecast=false runs without forecasts)", err)
+		}
+		return st, nil
+	}
+	go live.Run(ctx, open)
+	return live, nil
+}

@@ -1,0 +1,155 @@
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+func TestChartDefaults(t *testing.T) {
+	objs := mustRender(t, "")
+	checkInstall(t, objs, install{external: true, tls: "generate"})
+	for _, kind := range []string{"Certificate", "Issuer", "ServiceMonitor"} {
+		if n := len(ofKind[any](objs, kind)); n != 0 {
+			t.Errorf("the defaults render %d %s objects, want none (their CRDs may be missing)", n, kind)
+		}
+	}
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	if img := container(t, d).Image; img != "ghcr.io/rtcscale/rtcscale:0.1.0" {
+		t.Errorf("image %s, want the chart's appVersion", img)
+	}
+}
+
+func TestChartAllOptions(t *testing.T) {
+	allOptions, err := os.ReadFile(filepath.Join(chartDir, "ci", "all-options-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := mustRender(t, string(allOptions))
+	checkInstall(t, objs, install{external: false, deletionCost: true, tls: "certManager"})
+
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	spec := d.Spec.Template.Spec
+	c := container(t, d)
+	args := flagArgs(c.Args)
+	for flag, want := range map[string]string{
+		"nats-url":       "tls://nats-0.nats:4222,tls://nats-1.nats:4222",
+		"subject-prefix": "tenant-a.load.v1",
+		"nats-creds":     "/etc/rtcscale/nats-auth/adapter.creds",
+		"nats-tls-ca":    "/etc/rtcscale/nats-tls/ca.pem",
+		"nats-tls-cert":  "/etc/rtcscale/nats-tls/tls.crt",
+		"nats-tls-key":   "/etc/rtcscale/nats-tls/tls.key",
+		"max-clock-skew": "2s",
+		"v":              "3",
+	} {
+		if args[flag] != want {
+			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
+		}
+	}
+	secretVolumes := map[string]string{}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			secretVolumes[v.Name] = v.Secret.SecretName
+		}
+	}
+	if secretVolumes["nats-auth"] != "rtcscale-nats" || secretVolumes["nats-tls"] != "nats-client-tls" {
+		t.Errorf("secret volumes %v: want nats-auth from rtcscale-nats and nats-tls from nats-client-tls", secretVolumes)
+	}
+	if !strings.HasSuffix(c.Image, "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef") {
+		t.Errorf("image %s is not pinned by digest", c.Image)
+	}
+	if aa := spec.Affinity.PodAntiAffinity; len(aa.RequiredDuringSchedulingIgnoredDuringExecution) != 1 || len(aa.PreferredDuringSchedulingIgnoredDuringExecution) != 0 {
+		t.Errorf("antiAffinity hard: want one required term, got %+v", aa)
+	}
+	if spec.PriorityClassName != "system-cluster-critical" || spec.NodeSelector["kubernetes.io/os"] != "linux" ||
+		len(spec.Tolerations) != 1 || len(spec.TopologySpreadConstraints) != 1 || len(spec.ImagePullSecrets) != 1 {
+		t.Errorf("scheduling options missing from the pod spec: %+v", spec)
+	}
+	if d.Spec.Template.Annotations["example.com/team"] != "voice" || d.Spec.Template.Labels["example.com/tier"] != "control" {
+		t.Errorf("pod annotations %v, labels %v", d.Spec.Template.Annotations, d.Spec.Template.Labels)
+	}
+	for _, a := range ofKind[interface{ GetName() string }](objs, "APIService") {
+		if strings.Contains(a.GetName(), "external") {
+			t.Errorf("APIService %s registered with apiService.external=false", a.GetName())
+		}
+	}
+
+	sm := get[*map[string]any](t, objs, "ServiceMonitor", namespace, name)
+	smSpec := (*sm)["spec"].(map[string]any)
+	endpoints := smSpec["endpoints"].([]any)
+	if ep := endpoints[0].(map[string]any); ep["port"] != "metrics" || ep["path"] != "/metrics" || ep["interval"] != "5s" || ep["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoint %v: want port metrics, path /metrics, interval 5s, honorLabels", ep)
+	}
+	if l := (*sm)["metadata"].(map[string]any)["labels"].(map[string]any); l["release"] != "prometheus" {
+		t.Errorf("ServiceMonitor labels %v lack release=prometheus", l)
+	}
+
+	// With no issuerRef, the chart makes its own CA.
+	for _, issuer := range []string{name + "-selfsigned", name + "-ca"} {
+		get[*map[string]any](t, objs, "Issuer", namespace, issuer)
+	}
+	cm := get[*corev1.ConfigMap](t, objs, "ConfigMap", namespace, name+"-config")
+	if !strings.Contains(cm.Data["config.yaml"], "stale-after: 5") || !strings.Contains(cm.Data["config.yaml"], "max-series: 200000") {
+		t.Errorf("config.yaml does not merge the given settings into the defaults:\n%s", cm.Data["config.yaml"])
+	}
+}
+
+func TestChartPasswordAndOwnCertificate(t *testing.T) {
+	objs := mustRender(t, `
+nats: {user: adapter, passwordSecret: {name: nats-users, key: adapter}}
+tls: {mode: secret, secretName: my-serving-cert, caBundle: "LS0tLS1CRUdJTg=="}
+`)
+	checkInstall(t, objs, install{external: true, tls: "secret"})
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	c := container(t, d)
+	if flagArgs(c.Args)["nats-user"] != "adapter" {
+		t.Errorf("args %q lack --nats-user=adapter", c.Args)
+	}
+	if len(c.Env) != 1 || c.Env[0].Name != "NATS_PASSWORD" || c.Env[0].ValueFrom == nil || c.Env[0].ValueFrom.SecretKeyRef == nil ||
+		c.Env[0].ValueFrom.SecretKeyRef.Name != "nats-users" || c.Env[0].ValueFrom.SecretKeyRef.Key != "adapter" {
+		t.Errorf("env %+v: want NATS_PASSWORD from Secret nats-users key adapter", c.Env)
+	}
+	if slices.ContainsFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
+		return v.Secret != nil && v.Name == "serving-cert" && v.Secret.SecretName != "my-serving-cert"
+	}) {
+		t.Errorf("the adapter does not mount the given serving certificate")
+	}
+	if has(objs, "Secret", namespace, name+"-tls") {
+		t.Errorf("tls.mode=secret renders a Secret of its own")
+	}
+	for _, r := range ofKind[*rbacv1.ClusterRole](objs, "ClusterRole") {
+		if strings.HasSuffix(r.Name, "pod-deletion-cost") {
+			t.Errorf("ClusterRole %s rendered with the deletion-cost controller off", r.Name)
+		}
+	}
+}
+
+// TestChartRefusesBadValues: a contradictory setting fails the install with
+// a message naming the value, instead of a pod that crash-loops.
+func TestChartRefusesBadValues(t *testing.T) {
+	for _, tc := range []struct{ values, want string }{
+		{`nats: {credsSecret: {name: a}, user: b}`, "at most one of"},
+		{`nats: {credsSecret: {name: a}, nkeySecret: {name: b}}`, "at most one of"},
+		{`nats: {passwordSecret: {name: a}}`, "nats.passwordSecret needs nats.user"},
+		{`tls: {mode: selfsigned}`, "tls.mode must be generate, certManager or secret"},
+		{`tls: {mode: secret, caBundle: eA==}`, "tls.secretName is required"},
+		{`tls: {mode: secret, secretName: s}`, "tls.caBundle"},
+		{`antiAffinity: maybe`, "antiAffinity must be soft or hard"},
+		// values.schema.json: a misspelt key fails instead of being ignored.
+		{`replica: 3`, "replica"},
+		{`config: {stale_after: 4}`, "stale_after"},
+		{`config: {max-series: many}`, "max-series"},
+		{`nats: {tls: {secretname: nats-tls}}`, "secretname"},
+	} {
+		_, err := renderChart(tc.values)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("values %s: error %v, want one containing %q", tc.values, err, tc.want)
+		}
+	}
+}

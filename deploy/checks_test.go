@@ -1,0 +1,506 @@
+package deploy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const (
+	name       = "rtcscale-adapter"
+	serviceDNS = name + "." + namespace + ".svc"
+)
+
+// install is what a rendering should install.
+type install struct {
+	external     bool   // external.metrics.k8s.io registered and served
+	deletionCost bool   // the deletion-cost controller on, with patch on pods
+	tls          string // generate, certManager or secret
+}
+
+// checkInstall asserts everything an operator relies on in a rendering of
+// the chart or of the kustomize base.
+func checkInstall(t *testing.T, objs []object, want install) {
+	t.Helper()
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	pod := d.Spec.Template
+	c := container(t, d)
+	checkDeployment(t, d)
+	checkProbesAndPorts(t, c)
+	checkVolumes(t, &pod.Spec, c)
+
+	args := flagArgs(c.Args)
+	if got := args["enable-external-metrics"]; (got == "false") == want.external {
+		t.Errorf("--enable-external-metrics=%q with the external API registered: %v", got, want.external)
+	}
+	if _, on := args["pod-deletion-cost"]; on != want.deletionCost {
+		t.Errorf("--pod-deletion-cost given: %v, want %v", on, want.deletionCost)
+	}
+	if sa := pod.Spec.ServiceAccountName; sa != name || !has(objs, "ServiceAccount", namespace, sa) {
+		t.Errorf("pods run as ServiceAccount %q, which the rendering must create as %q", sa, name)
+	}
+
+	pdb := get[*policyv1.PodDisruptionBudget](t, objs, "PodDisruptionBudget", namespace, name)
+	if !selects(t, pdb.Spec.Selector, pod.Labels) {
+		t.Errorf("the PodDisruptionBudget's selector %v misses the adapter's pods %v", pdb.Spec.Selector, pod.Labels)
+	}
+	if mu := pdb.Spec.MaxUnavailable; mu == nil || mu.IntValue() < 1 || int32(mu.IntValue()) >= *d.Spec.Replicas {
+		t.Errorf("PodDisruptionBudget maxUnavailable %v must let one of %d replicas go, never all", mu, *d.Spec.Replicas)
+	}
+
+	svc := get[*corev1.Service](t, objs, "Service", namespace, name)
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+		t.Errorf("the Service's selector %v misses the adapter's pods %v", svc.Spec.Selector, pod.Labels)
+	}
+	servicePort := map[string]corev1.ServicePort{}
+	for _, p := range svc.Spec.Ports {
+		servicePort[p.Name] = p
+		if p.TargetPort.String() != p.Name || !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == p.Name }) {
+			t.Errorf("Service port %s targets %q, not a container port of that name", p.Name, p.TargetPort.String())
+		}
+	}
+	if servicePort["https"].Port != 443 || servicePort["metrics"].Port == 0 {
+		t.Errorf("Service ports %v: want https on 443 and a metrics port", svc.Spec.Ports)
+	}
+
+	checkAPIServices(t, objs, d, want)
+	checkRBAC(t, objs, want)
+
+	cm := get[*corev1.ConfigMap](t, objs, "ConfigMap", namespace, name+"-config")
+	if !mountsConfigMap(&pod.Spec, c, cm.Name, filepath.Dir(args["config"])) {
+		t.Errorf("--config=%s is not in a mount of ConfigMap %s (mounted as a folder, so that updates arrive)", args["config"], cm.Name)
+	}
+	checkAdapterAccepts(t, c.Args, cm.Data[filepath.Base(args["config"])])
+}
+
+func container(t *testing.T, d *appsv1.Deployment) *corev1.Container {
+	t.Helper()
+	if n := len(d.Spec.Template.Spec.Containers); n != 1 {
+		t.Fatalf("the adapter's pod has %d containers, want 1", n)
+	}
+	return &d.Spec.Template.Spec.Containers[0]
+}
+
+func checkDeployment(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	spec := d.Spec.Template.Spec
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Errorf("replicas %v, want 2", d.Spec.Replicas)
+	}
+	if ru := d.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("rolling update %+v: want maxUnavailable 0, so that a rollout never lowers the ready replicas", ru)
+	}
+	if !selects(t, d.Spec.Selector, d.Spec.Template.Labels) {
+		t.Errorf("the Deployment's selector %v does not match its pods' labels %v", d.Spec.Selector, d.Spec.Template.Labels)
+	}
+	psc := spec.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		t.Errorf("pod securityContext %+v: want runAsNonRoot and a non-zero runAsUser", psc)
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext: want seccompProfile RuntimeDefault")
+	}
+	c := container(t, d)
+	sc := c.SecurityContext
+	switch {
+	case sc == nil:
+		t.Errorf("the adapter container has no securityContext")
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Errorf("allowPrivilegeEscalation %v, want false", sc.AllowPrivilegeEscalation)
+	case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Errorf("readOnlyRootFilesystem %v, want true", sc.ReadOnlyRootFilesystem)
+	case sc.Privileged != nil && *sc.Privileged:
+		t.Errorf("the adapter runs privileged")
+	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0:
+		t.Errorf("capabilities %+v, want drop [ALL] and none added", sc.Capabilities)
+	}
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if q, ok := c.Resources.Requests[r]; !ok || q.IsZero() {
+			t.Errorf("no %s request", r)
+		}
+	}
+	if len(c.Args) == 0 || c.Args[0] != "adapter" {
+		t.Errorf("args %q must start with the adapter subcommand", c.Args)
+	}
+
+	// One replica per node, preferably or strictly: a node's loss must not
+	// take both.
+	aa := spec.Affinity
+	if aa == nil || aa.PodAntiAffinity == nil {
+		t.Fatalf("no pod anti-affinity")
+	}
+	var terms []corev1.PodAffinityTerm
+	terms = append(terms, aa.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution...)
+	for _, w := range aa.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+		terms = append(terms, w.PodAffinityTerm)
+	}
+	if !slices.ContainsFunc(terms, func(term corev1.PodAffinityTerm) bool {
+		return term.TopologyKey == "kubernetes.io/hostname" && selects(t, term.LabelSelector, d.Spec.Template.Labels)
+	}) {
+		t.Errorf("no anti-affinity term on kubernetes.io/hostname that selects the adapter's pods: %+v", aa.PodAntiAffinity)
+	}
+}
+
+// checkProbesAndPorts asserts that the probes hit the adapter's health and
+// readiness endpoints on the port it serves them, and that the named ports
+// are the ones the flags open.
+func checkProbesAndPorts(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	args := flagArgs(c.Args)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	_, metricsPort, _ := strings.Cut(args["metrics-bind-address"], ":")
+	if strconv.Itoa(int(ports["metrics"])) != metricsPort {
+		t.Errorf("container port metrics %d, but --metrics-bind-address=%s", ports["metrics"], args["metrics-bind-address"])
+	}
+	if strconv.Itoa(int(ports["https"])) != args["secure-port"] {
+		t.Errorf("container port https %d, but --secure-port=%s", ports["https"], args["secure-port"])
+	}
+	for _, p := range []struct {
+		what  string
+		probe *corev1.Probe
+		path  string
+	}{{"liveness", c.LivenessProbe, "/healthz"}, {"readiness", c.ReadinessProbe, "/readyz"}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("no HTTP %s probe", p.what)
+			continue
+		}
+		if g := p.probe.HTTPGet; g.Path != p.path || g.Port.String() != "metrics" {
+			t.Errorf("%s probe GET %s on port %s, want %s on port metrics", p.what, g.Path, g.Port.String(), p.path)
+		}
+	}
+}
+
+// checkVolumes asserts that every mount has its volume and that every file
+// the flags name lies in a mount.
+func checkVolumes(t *testing.T, spec *corev1.PodSpec, c *corev1.Container) {
+	t.Helper()
+	volumes := map[string]bool{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = true
+	}
+	for _, m := range c.VolumeMounts {
+		if !volumes[m.Name] {
+			t.Errorf("mount %s has no volume", m.Name)
+		}
+		if !m.ReadOnly {
+			t.Errorf("mount %s is writable", m.Name)
+		}
+	}
+	for flag, value := range flagArgs(c.Args) {
+		if !strings.HasPrefix(value, "/") {
+			continue
+		}
+		if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return strings.HasPrefix(value, m.MountPath+"/") }) {
+			t.Errorf("--%s=%s is in no volume mount", flag, value)
+		}
+	}
+}
+
+func mountsConfigMap(spec *corev1.PodSpec, c *corev1.Container, cm, dir string) bool {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != dir || m.SubPath != "" {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.ConfigMap != nil && v.ConfigMap.Name == cm {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// flagArgs maps --name=value arguments to their values ("" for a bare
+// --name); later ones win, as in pflag.
+func flagArgs(args []string) map[string]string {
+	m := map[string]string{}
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		k, v, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		m[k] = v
+	}
+	return m
+}
+
+func selects(t *testing.T, sel *metav1.LabelSelector, podLabels map[string]string) bool {
+	t.Helper()
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		t.Errorf("selector %v: %v", sel, err)
+		return false
+	}
+	return !s.Empty() && s.Matches(labels.Set(podLabels))
+}
+
+// checkAPIServices asserts the registrations: the right group-versions,
+// v1beta2 preferred, routed to the adapter's Service, and a caBundle that
+// verifies the adapter's serving certificate (or cert-manager's injection
+// from the Certificate the adapter mounts).
+func checkAPIServices(t *testing.T, objs []object, d *appsv1.Deployment, want install) {
+	t.Helper()
+	wantNames := []string{"v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"}
+	if want.external {
+		wantNames = append(wantNames, "v1beta1.external.metrics.k8s.io")
+	}
+	sort.Strings(wantNames)
+	apis := ofKind[*apiregistrationv1.APIService](objs, "APIService")
+	var names []string
+	byName := map[string]*apiregistrationv1.APIService{}
+	for _, a := range apis {
+		names = append(names, a.Name)
+		byName[a.Name] = a
+	}
+	sort.Strings(names)
+	if !slices.Equal(names, wantNames) {
+		t.Fatalf("APIServices %v, want %v", names, wantNames)
+	}
+	if v2, v1 := byName["v1beta2.custom.metrics.k8s.io"], byName["v1beta1.custom.metrics.k8s.io"]; v2.Spec.VersionPriority <= v1.Spec.VersionPriority {
+		t.Errorf("custom.metrics.k8s.io v1beta2 versionPriority %d must exceed v1beta1's %d: the HPA uses the preferred version",
+			v2.Spec.VersionPriority, v1.Spec.VersionPriority)
+	}
+
+	servingSecret := ""
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name == "serving-cert" && v.Secret != nil {
+			servingSecret = v.Secret.SecretName
+		}
+	}
+	if servingSecret == "" {
+		t.Fatalf("no serving-cert volume from a Secret")
+	}
+	for _, a := range apis {
+		s := a.Spec
+		if a.Name != s.Version+"."+s.Group {
+			t.Errorf("APIService %s serves %s/%s", a.Name, s.Group, s.Version)
+		}
+		if s.Service == nil || s.Service.Name != name || s.Service.Namespace != namespace || s.Service.Port == nil || *s.Service.Port != 443 {
+			t.Errorf("APIService %s routes to %+v, want the Service %s/%s port 443", a.Name, s.Service, namespace, name)
+		}
+		if s.InsecureSkipTLSVerify {
+			t.Errorf("APIService %s skips TLS verification", a.Name)
+		}
+		if s.GroupPriorityMinimum <= 0 || s.VersionPriority <= 0 {
+			t.Errorf("APIService %s priorities %d/%d must be positive", a.Name, s.GroupPriorityMinimum, s.VersionPriority)
+		}
+		switch want.tls {
+		case "certManager":
+			from := a.Annotations["cert-manager.io/inject-ca-from"]
+			ns, certName, _ := strings.Cut(from, "/")
+			if ns != namespace || len(s.CABundle) > 0 {
+				t.Errorf("APIService %s: inject-ca-from %q, caBundle %d bytes: want cainjector to fill caBundle from a Certificate in %s", a.Name, from, len(s.CABundle), namespace)
+				continue
+			}
+			cert := get[*map[string]any](t, objs, "Certificate", namespace, certName)
+			spec, _ := (*cert)["spec"].(map[string]any)
+			if spec["secretName"] != servingSecret {
+				t.Errorf("Certificate %s writes Secret %v, but the adapter mounts %s", certName, spec["secretName"], servingSecret)
+			}
+			if dns, _ := spec["dnsNames"].([]any); !slices.Contains(dns, any(serviceDNS)) {
+				t.Errorf("Certificate %s has dnsNames %v, without %s that the aggregator verifies", certName, dns, serviceDNS)
+			}
+		case "generate":
+			secret := get[*corev1.Secret](t, objs, "Secret", namespace, servingSecret)
+			if string(secret.Data["ca.crt"]) != string(s.CABundle) {
+				t.Errorf("APIService %s caBundle differs from Secret %s's ca.crt", a.Name, servingSecret)
+			}
+			verifyServing(t, s.CABundle, secret.Data["tls.crt"], secret.Data["tls.key"])
+		case "secret":
+			if len(s.CABundle) == 0 {
+				t.Errorf("APIService %s has no caBundle", a.Name)
+			}
+		default:
+			t.Fatalf("unknown TLS mode %q", want.tls)
+		}
+	}
+}
+
+// verifyServing asserts that certPEM and keyPEM are a pair, and that caPEM
+// verifies certPEM for the Service's DNS name as the aggregator does.
+func verifyServing(t *testing.T, caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Errorf("serving certificate and key: %v", err)
+		return
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		t.Errorf("caBundle holds no PEM certificate")
+		return
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: serviceDNS}); err != nil {
+		t.Errorf("the aggregator would refuse the adapter's certificate: %v", err)
+	}
+	if b, _ := pem.Decode(caPEM); b == nil || b.Type != "CERTIFICATE" {
+		t.Errorf("caBundle is not a PEM certificate")
+	}
+}
+
+// rule is one permission: a verb on a resource of a group.
+type rule struct{ group, resource, verb string }
+
+// checkRBAC asserts least privilege: delegated authentication and
+// authorization, reading pods and ReplicaSets, and patching pods only with
+// the deletion-cost controller on. Nothing else is granted.
+func checkRBAC(t *testing.T, objs []object, want install) {
+	t.Helper()
+	isAdapter := func(subjects []rbacv1.Subject) bool {
+		return slices.ContainsFunc(subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == "ServiceAccount" && s.Name == name && s.Namespace == namespace
+		})
+	}
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, r := range ofKind[*rbacv1.ClusterRole](objs, "ClusterRole") {
+		roles[r.Name] = r
+	}
+	granted := map[rule]bool{}
+	delegator := false
+	for _, b := range ofKind[*rbacv1.ClusterRoleBinding](objs, "ClusterRoleBinding") {
+		if !isAdapter(b.Subjects) {
+			continue
+		}
+		if b.RoleRef.Name == "system:auth-delegator" {
+			delegator = true
+			continue
+		}
+		r, ok := roles[b.RoleRef.Name]
+		if !ok {
+			t.Errorf("ClusterRoleBinding %s grants ClusterRole %s, which neither the rendering nor Kubernetes provides", b.Name, b.RoleRef.Name)
+			continue
+		}
+		for _, pr := range r.Rules {
+			if len(pr.ResourceNames) > 0 || len(pr.NonResourceURLs) > 0 {
+				t.Errorf("ClusterRole %s: unexpected rule %+v", r.Name, pr)
+			}
+			for _, g := range pr.APIGroups {
+				for _, res := range pr.Resources {
+					for _, v := range pr.Verbs {
+						granted[rule{g, res, v}] = true
+					}
+				}
+			}
+		}
+	}
+	if !delegator {
+		t.Errorf("no ClusterRoleBinding of system:auth-delegator to the adapter: it cannot review its callers' tokens")
+	}
+	reader := false
+	for _, b := range ofKind[*rbacv1.RoleBinding](objs, "RoleBinding") {
+		if b.Namespace == "kube-system" && b.RoleRef.Kind == "Role" && b.RoleRef.Name == "extension-apiserver-authentication-reader" && isAdapter(b.Subjects) {
+			reader = true
+		} else {
+			t.Errorf("unexpected RoleBinding %s/%s to %s", b.Namespace, b.Name, b.RoleRef.Name)
+		}
+	}
+	if !reader {
+		t.Errorf("no RoleBinding of kube-system's extension-apiserver-authentication-reader: the adapter cannot trust the aggregator")
+	}
+	wantRules := map[rule]bool{}
+	for _, v := range []string{"get", "list", "watch"} {
+		wantRules[rule{"", "pods", v}] = true
+		wantRules[rule{"apps", "replicasets", v}] = true
+	}
+	if want.deletionCost {
+		wantRules[rule{"", "pods", "patch"}] = true
+	}
+	for r := range granted {
+		if !wantRules[r] {
+			t.Errorf("the adapter is granted %s on %s.%s, more than it needs", r.verb, r.resource, r.group)
+		}
+	}
+	for r := range wantRules {
+		if !granted[r] {
+			t.Errorf("the adapter lacks %s on %s.%s", r.verb, r.resource, r.group)
+		}
+	}
+}
+
+var (
+	adapterBinOnce sync.Once
+	adapterBin     string
+	adapterBinErr  error
+)
+
+// checkAdapterAccepts runs the real rtcscale binary with the rendered
+// arguments, then every setting of the rendered config file as the flag of
+// that name (the adapter parses the file's settings with its own flags),
+// then --help: pflag parses left to right, so an unknown flag or a bad
+// value fails before --help ends the run.
+func checkAdapterAccepts(t *testing.T, args []string, configYAML string) {
+	t.Helper()
+	adapterBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rtcscale-deploy-test-")
+		if err != nil {
+			adapterBinErr = err
+			return
+		}
+		adapterBin = filepath.Join(dir, "rtcscale")
+		out, err := exec.Command("go", "build", "-o", adapterBin, "github.com/rtcscale/rtcscale/cmd/rtcscale").CombinedOutput()
+		if err != nil {
+			adapterBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if adapterBinErr != nil {
+		t.Fatal(adapterBinErr)
+	}
+	var settings map[string]json.RawMessage
+	if err := yaml.UnmarshalStrict([]byte(configYAML), &settings); err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	if len(settings) == 0 {
+		t.Fatalf("config.yaml holds no settings")
+	}
+	argv := slices.Clone(args)
+	for k, raw := range settings {
+		v := string(raw) // a number or a boolean as written
+		if raw[0] == '"' {
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatalf("config.yaml %s: %v", k, err)
+			}
+		}
+		argv = append(argv, fmt.Sprintf("--%s=%s", k, v))
+	}
+	argv = append(argv, "--help")
+	if out, err := exec.Command(adapterBin, argv...).CombinedOutput(); err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		t.Errorf("rtcscale %s: %v: %s", strings.Join(argv, " "), err, lines[0])
+	}
+}
+
+// TestMain removes the adapter binary built by checkAdapterAccepts.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if adapterBin != "" {
+		os.RemoveAll(filepath.Dir(adapterBin))
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,74 @@
+{{/* The name of every object, cluster-scoped ones included. */}}
+{{- define "rtcscale.fullname" -}}
+{{- .Values.fullnameOverride | default "rtcscale-adapter" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "rtcscale.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "rtcscale.fullname" . }}
+{{- end -}}
+
+{{- define "rtcscale.labels" -}}
+{{ include "rtcscale.selectorLabels" . }}
+app.kubernetes.io/part-of: rtcscale
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* The Secret holding the serving certificate (tls.crt, tls.key). */}}
+{{- define "rtcscale.tlsSecret" -}}
+{{- if eq .Values.tls.mode "secret" -}}
+{{- required "tls.secretName is required with tls.mode=secret" .Values.tls.secretName -}}
+{{- else -}}
+{{- include "rtcscale.fullname" . }}-tls
+{{- end -}}
+{{- end -}}
+
+{{- define "rtcscale.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The serving certificate's CA for tls.mode=generate, as a dict with Cert, Key
+and CA (PEM). An existing Secret is kept so that an upgrade does not rotate
+the certificate under running HPAs; otherwise a new CA signs a certificate
+for the Service's DNS names. Computed once per render and cached in .Values
+so that the Secret and every APIService agree.
+*/}}
+{{- define "rtcscale.generatedCert" -}}
+{{- if not (hasKey .Values "_generatedCert") -}}
+{{- $name := printf "%s-tls" (include "rtcscale.fullname" .) -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace $name -}}
+{{- $cert := dict -}}
+{{- if and $existing (index $existing.data "ca.crt") (index $existing.data "tls.crt") (index $existing.data "tls.key") -}}
+{{- $_ := set $cert "CA" (index $existing.data "ca.crt" | b64dec) -}}
+{{- $_ := set $cert "Cert" (index $existing.data "tls.crt" | b64dec) -}}
+{{- $_ := set $cert "Key" (index $existing.data "tls.key" | b64dec) -}}
+{{- else -}}
+{{- $svc := include "rtcscale.fullname" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- $ca := genCA (printf "%s-ca" $svc) (int .Values.tls.validityDays) -}}
+{{- $dns := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
+{{- $leaf := genSignedCert (printf "%s.%s.svc" $svc $ns) nil $dns (int .Values.tls.validityDays) $ca -}}
+{{- $_ := set $cert "CA" $ca.Cert -}}
+{{- $_ := set $cert "Cert" $leaf.Cert -}}
+{{- $_ := set $cert "Key" $leaf.Key -}}
+{{- end -}}
+{{- $_ := set .Values "_generatedCert" $cert -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The base64 caBundle of the APIServices, empty with cert-manager. */}}
+{{- define "rtcscale.caBundle" -}}
+{{- if eq .Values.tls.mode "generate" -}}
+{{- include "rtcscale.generatedCert" . -}}
+{{- .Values._generatedCert.CA | b64enc -}}
+{{- else if eq .Values.tls.mode "secret" -}}
+{{- required "tls.caBundle (base64 PEM of the CA that signed tls.secretName) is required with tls.mode=secret" .Values.tls.caBundle -}}
+{{- end -}}
+{{- end -}}

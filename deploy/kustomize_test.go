@@ -1,0 +1,196 @@
+package deploy
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+)
+
+// allComponents is an overlay with every kustomize component on.
+const allComponents = `
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../../base]
+components:
+  - ../../components/cert-manager
+  - ../../components/no-external-metrics
+  - ../../components/deletion-cost
+  - ../../components/service-monitor
+`
+
+func TestKustomizeOverlays(t *testing.T) {
+	t.Run("cert-manager", func(t *testing.T) {
+		checkInstall(t, mustBuild(t, "overlays/cert-manager", nil), install{external: true, tls: "certManager"})
+	})
+	t.Run("keda", func(t *testing.T) {
+		objs := mustBuild(t, "overlays/keda", nil)
+		checkInstall(t, objs, install{external: false, tls: "certManager"})
+		get[*map[string]any](t, objs, "ServiceMonitor", namespace, name)
+	})
+	t.Run("all-components", func(t *testing.T) {
+		objs := mustBuild(t, "overlays/all", map[string]string{"overlays/all/kustomization.yaml": allComponents})
+		checkInstall(t, objs, install{external: false, deletionCost: true, tls: "certManager"})
+	})
+	t.Run("tls-secret", func(t *testing.T) {
+		caPEM, certPEM, keyPEM := servingCertificate(t)
+		objs := mustBuild(t, "overlays/tls-secret", map[string]string{
+			"overlays/tls-secret/ca.crt":  string(caPEM),
+			"overlays/tls-secret/tls.crt": string(certPEM),
+			"overlays/tls-secret/tls.key": string(keyPEM),
+		})
+		checkInstall(t, objs, install{external: true, tls: "secret"})
+		secret := get[*corev1.Secret](t, objs, "Secret", namespace, name+"-tls")
+		if secret.Type != corev1.SecretTypeTLS {
+			t.Errorf("Secret type %s, want %s", secret.Type, corev1.SecretTypeTLS)
+		}
+		for _, a := range ofKind[*apiregistrationv1.APIService](objs, "APIService") {
+			if string(a.Spec.CABundle) != string(caPEM) {
+				t.Errorf("APIService %s caBundle is not the overlay's ca.crt", a.Name)
+			}
+			verifyServing(t, a.Spec.CABundle, secret.Data["tls.crt"], secret.Data["tls.key"])
+		}
+	})
+}
+
+// TestHelmAndKustomizeInstallTheSameObjects: the chart and the kustomize
+// overlays with the same options produce the same objects with the same
+// specs; only labels (Helm adds its own) and the order of arguments differ.
+func TestHelmAndKustomizeInstallTheSameObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name, values, overlay, kustomization string
+	}{
+		{"cert-manager", `tls: {mode: certManager}`, "overlays/cert-manager", ""},
+		{"keda", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}}`, "overlays/keda", ""},
+		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true}}`, "overlays/all", allComponents},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var extra map[string]string
+			if tc.kustomization != "" {
+				extra = map[string]string{tc.overlay + "/kustomization.yaml": tc.kustomization}
+			}
+			helm := comparable(t, mustRender(t, tc.values))
+			kust := comparable(t, mustBuild(t, tc.overlay, extra))
+			delete(kust, "Namespace /"+namespace) // Helm leaves the namespace to --create-namespace
+			if diff := cmp.Diff(sortedKeys(helm), sortedKeys(kust)); diff != "" {
+				t.Fatalf("objects differ (-helm +kustomize):\n%s", diff)
+			}
+			for k := range helm {
+				if diff := cmp.Diff(helm[k], kust[k]); diff != "" {
+					t.Errorf("%s differs (-helm +kustomize):\n%s", k, diff)
+				}
+			}
+		})
+	}
+}
+
+// comparable maps each object to its JSON form without labels and with its
+// containers' arguments sorted.
+func comparable(t *testing.T, objs []object) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	for _, o := range objs {
+		b, err := json.Marshal(o.Obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		dropLabels(m)
+		if o.Kind == "Deployment" {
+			spec := m["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+			for _, c := range spec["containers"].([]any) {
+				args := c.(map[string]any)["args"].([]any)
+				sort.Slice(args, func(i, j int) bool { return args[i].(string) < args[j].(string) })
+			}
+		}
+		out[o.key()] = m
+	}
+	return out
+}
+
+// dropLabels removes every metadata.labels in m, at any depth (pod
+// templates have theirs).
+func dropLabels(m map[string]any) {
+	for k, v := range m {
+		switch v := v.(type) {
+		case map[string]any:
+			if k == "metadata" {
+				delete(v, "labels")
+			}
+			dropLabels(v)
+		case []any:
+			for _, e := range v {
+				if em, ok := e.(map[string]any); ok {
+					dropLabels(em)
+				}
+			}
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// servingCertificate returns a CA and a certificate it signed for the
+// adapter's Service, as an operator brings them to overlays/tls-secret.
+func servingCertificate(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rtcscale test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: serviceDNS}, DNSNames: []string{serviceDNS},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}

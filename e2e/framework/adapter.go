@@ -1,0 +1,270 @@
+package framework
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+)
+
+// The manifests the product ships, applied unchanged except where noted in
+// StartAdapter.
+const (
+	manifestDir        = "deploy/kustomize/base"
+	namespaceManifest  = "namespace.yaml"
+	rbacManifest       = "rbac.yaml"
+	apiServiceManifest = "apiservice.yaml"
+	// adapterTokenSeconds outlives any run, even a kept-up control plane.
+	adapterTokenSeconds = 48 * 3600
+)
+
+var apiServicesResource = schema.GroupVersionResource{Group: "apiregistration.k8s.io", Version: "v1", Resource: "apiservices"}
+
+// AdapterOptions configure `rtcscale adapter`.
+type AdapterOptions struct {
+	// Binary is the rtcscale executable (see BuildRTCScale).
+	Binary string
+	// NATSURL is where the adapter subscribes to samples.
+	NATSURL string
+	// Args are further flags, e.g. --stale-after.
+	Args []string
+}
+
+// Adapter is `rtcscale adapter` running as a process outside the cluster,
+// registered with the aggregation layer through the APIServices of
+// deploy/kustomize/base, and acting as the ServiceAccount of its rbac.yaml.
+type Adapter struct {
+	Process *Process
+	// URL is the adapter's own HTTPS address, https://127.0.0.1:PORT.
+	URL string
+	// OpsURL serves its /metrics, /healthz and /readyz over plain HTTP.
+	OpsURL string
+	// CA signed its serving certificate; it is the APIServices' caBundle.
+	CA *CA
+	// Kubeconfig authenticates as the adapter's ServiceAccount (a token
+	// from the TokenRequest API).
+	Kubeconfig string
+	// APIServices are the names of the registered APIService objects.
+	APIServices []string
+}
+
+// BuildRTCScale builds ./cmd/rtcscale of the checkout at repoRoot into dir.
+func BuildRTCScale(ctx context.Context, repoRoot, dir string) (string, error) {
+	bin := filepath.Join(dir, "rtcscale")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/rtcscale")
+	cmd.Dir = repoRoot
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/rtcscale: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// StartAdapter applies the adapter's namespace and RBAC, starts the adapter
+// with a token of its ServiceAccount, registers its APIServices and waits
+// until the aggregator reports them Available.
+//
+// The adapter runs on loopback, outside the cluster, so two things differ
+// from an in-cluster install, both in how the apiserver finds it and
+// neither in what it trusts: the Service becomes an ExternalName service for
+// "localhost" (the aggregator dials https://localhost:PORT), and each
+// APIService gets the adapter's port and a caBundle with the CA of the
+// adapter's own serving certificate, which names the Service
+// (<service>.<namespace>.svc) as the aggregator requires.
+func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts AdapterOptions) (_ *Adapter, err error) {
+	manifests := filepath.Join(repoRoot, manifestDir)
+	applier, err := NewApplier(cp.Admin)
+	if err != nil {
+		return nil, err
+	}
+	var rbac []*unstructured.Unstructured
+	for _, f := range []string{namespaceManifest, rbacManifest} {
+		objs, err := ReadManifests(filepath.Join(manifests, f))
+		if err != nil {
+			return nil, err
+		}
+		rbac = append(rbac, objs...)
+	}
+	if err := applier.Apply(ctx, rbac...); err != nil {
+		return nil, err
+	}
+	sa := findKind(rbac, "ServiceAccount")
+	if sa == nil {
+		return nil, fmt.Errorf("%s has no ServiceAccount", rbacManifest)
+	}
+	dir := filepath.Join(cp.Dir, "adapter")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	a := &Adapter{Kubeconfig: filepath.Join(dir, "adapter.kubeconfig")}
+	if err := cp.writeTokenKubeconfig(ctx, a.Kubeconfig, sa.GetNamespace(), sa.GetName()); err != nil {
+		return nil, err
+	}
+
+	apiObjs, err := ReadManifests(filepath.Join(manifests, apiServiceManifest))
+	if err != nil {
+		return nil, err
+	}
+	svc := findKind(apiObjs, "Service")
+	if svc == nil {
+		return nil, fmt.Errorf("%s has no Service", apiServiceManifest)
+	}
+	if a.CA, err = NewCA("rtcscale-adapter-ca"); err != nil {
+		return nil, err
+	}
+	serving, err := a.CA.Issue(Cert{
+		CommonName: "rtcscale-adapter",
+		Server:     true,
+		DNSNames:   []string{svc.GetName() + "." + svc.GetNamespace() + ".svc", "localhost"},
+		IPs:        []net.IP{net.ParseIP("127.0.0.1")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile, err := serving.Write(dir, "serving")
+	if err != nil {
+		return nil, err
+	}
+	ports, err := FreePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	a.URL = "https://127.0.0.1:" + strconv.Itoa(ports[0])
+	a.OpsURL = "http://127.0.0.1:" + strconv.Itoa(ports[1])
+	args := append([]string{
+		"adapter",
+		"--nats-url=" + opts.NATSURL,
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports[0]),
+		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile,
+		"--lister-kubeconfig=" + a.Kubeconfig,
+		"--authentication-kubeconfig=" + a.Kubeconfig,
+		"--authorization-kubeconfig=" + a.Kubeconfig,
+		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--v=2",
+	}, opts.Args...)
+	if a.Process, err = StartProcess("rtcscale-adapter", filepath.Join(cp.Dir, "logs"), opts.Binary, args...); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			a.Process.Stop()
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(a.CA.CertPEM)
+	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	if err := waitHealthy(ctx, a.Process, direct, a.URL+"/readyz"); err != nil {
+		if lines, _ := a.Forbidden(); len(lines) > 0 {
+			return nil, fmt.Errorf("%w\nthe apiserver refused the adapter (missing RBAC in %s?):\n%s", err, rbacManifest, strings.Join(lines, "\n"))
+		}
+		return nil, err
+	}
+
+	// Reach the adapter from the apiserver; see the comment above.
+	port := int64(ports[0])
+	caBundle := base64.StdEncoding.EncodeToString(a.CA.CertPEM)
+	for _, obj := range apiObjs {
+		switch obj.GetKind() {
+		case "Service":
+			obj.Object["spec"] = map[string]any{"type": "ExternalName", "externalName": "localhost"}
+		case "APIService":
+			if err := unstructured.SetNestedField(obj.Object, port, "spec", "service", "port"); err != nil {
+				return nil, err
+			}
+			if err := unstructured.SetNestedField(obj.Object, caBundle, "spec", "caBundle"); err != nil {
+				return nil, err
+			}
+			a.APIServices = append(a.APIServices, obj.GetName())
+		}
+	}
+	if err := applier.Apply(ctx, apiObjs...); err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cp.Admin)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range a.APIServices {
+		last, err := Until(ctx, dyn.Resource(apiServicesResource), name, func(u *unstructured.Unstructured) (bool, error) {
+			if err := a.Process.ExitError(); err != nil {
+				return false, err
+			}
+			return apiServiceAvailable(u), nil
+		})
+		if err != nil {
+			conds, _, _ := unstructured.NestedSlice(last.Object, "status", "conditions")
+			return nil, fmt.Errorf("APIService %s never became Available: %w; conditions %v", name, err, conds)
+		}
+	}
+	return a, nil
+}
+
+func findKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			return o
+		}
+	}
+	return nil
+}
+
+func apiServiceAvailable(u *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Available" {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// writeTokenKubeconfig writes a kubeconfig that authenticates as the
+// ServiceAccount namespace/name with a token from the TokenRequest API.
+func (cp *ControlPlane) writeTokenKubeconfig(ctx context.Context, path, namespace, name string) error {
+	tr, err := cp.Client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](adapterTokenSeconds)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("token for ServiceAccount %s/%s: %w", namespace, name, err)
+	}
+	return clientcmd.WriteToFile(Kubeconfig(cp.URL, cp.CA.CertPEM, &clientcmdapi.AuthInfo{Token: tr.Status.Token}), path)
+}
+
+// Forbidden returns the lines of the adapter's log that report a request
+// the apiserver refused: a permission deploy/'s RBAC lacks.
+func (a *Adapter) Forbidden() ([]string, error) {
+	f, err := os.Open(a.Process.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "forbidden") {
+			lines = append(lines, sc.Text())
+		}
+	}
+	return lines, sc.Err()
+}
+
+// Stop stops the adapter process.
+func (a *Adapter) Stop() { a.Process.Stop() }

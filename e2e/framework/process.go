@@ -1,0 +1,158 @@
+package framework
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is a child process running in its own process group, so that
+// stopping it also stops anything it spawned.
+type Process struct {
+	Name    string
+	LogFile string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // valid after done is closed
+}
+
+// running holds every started process that has not been stopped, for
+// StopAll.
+var running = struct {
+	sync.Mutex
+	set map[*Process]struct{}
+}{set: map[*Process]struct{}{}}
+
+// StartProcess runs bin with args, writing its output to logDir/name.log.
+// The child is killed by the kernel if this process dies without stopping it
+// (Pdeathsig), which covers `go test -timeout` and SIGKILL; Stop and StopAll
+// cover every orderly exit.
+func StartProcess(name, logDir, bin string, args ...string) (*Process, error) {
+	logFile := filepath.Join(logDir, name+".log")
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &Process{Name: name, LogFile: logFile, cmd: cmd, done: make(chan struct{})}
+	running.Lock()
+	running.set[p] = struct{}{}
+	running.Unlock()
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitError describes how an exited process ended, with the end of its log.
+func (p *Process) ExitError() error {
+	select {
+	case <-p.done:
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s exited (%v); last lines of %s:\n%s", p.Name, p.err, p.LogFile, tail(p.LogFile, 30))
+}
+
+// Stop asks the process group to terminate and kills it if it has not exited
+// after a grace period. It returns once the process is gone.
+func (p *Process) Stop() {
+	running.Lock()
+	delete(running.set, p)
+	running.Unlock()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	pgid := -p.cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	// Children that ignored SIGTERM outlive their leader: make sure.
+	_ = syscall.Kill(pgid, syscall.SIGKILL)
+}
+
+// StopAll stops every process started by StartProcess and not yet stopped.
+func StopAll() {
+	running.Lock()
+	ps := make([]*Process, 0, len(running.set))
+	for p := range running.set {
+		ps = append(ps, p)
+	}
+	running.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Go(p.Stop)
+	}
+	wg.Wait()
+}
+
+// StopOnSignal stops all processes and exits when SIGINT or SIGTERM arrives,
+// then calls cleanup (which may be nil), so an interrupted run leaves nothing
+// behind. Call it once, early in TestMain or main.
+func StopOnSignal(cleanup func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		fmt.Fprintf(os.Stderr, "e2e: %v: stopping all processes\n", sig)
+		StopAll()
+		if cleanup != nil {
+			cleanup()
+		}
+		os.Exit(1)
+	}()
+}
+
+// tail returns up to n last lines of a file, for error messages.
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	const max = 64 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > max {
+		if _, err := f.Seek(-max, io.SeekEnd); err != nil {
+			return err.Error()
+		}
+	}
+	b, err := io.ReadAll(f)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err.Error()
+	}
+	lines := 0
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' && i != len(b)-1 {
+			lines++
+			if lines == n {
+				return string(b[i+1:])
+			}
+		}
+	}
+	return string(b)
+}

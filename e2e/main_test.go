@@ -1,0 +1,115 @@
+// Package e2e proves rtcscale against the real control plane: etcd,
+// kube-apiserver and kube-controller-manager built from their pinned sources
+// (e2e/tools) and run on loopback. See docs/e2e.md.
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtcscale/rtcscale/e2e/framework"
+)
+
+var keep = flag.Bool("e2e.keep", false,
+	"after the tests, keep the control plane running (printing a kubeconfig) until interrupted")
+
+// coldBuildTimeout is the -timeout below which a run that must first build
+// the binaries is refused: `go test` kills the test binary at -timeout plus
+// one minute, which would cut the build short with no clear message.
+const coldBuildTimeout = 40 * time.Minute
+
+// cluster is the environment all tests share, started by the first test
+// that asks for it (so that `go test -list` or `-run '^$'` start nothing);
+// setupErr says why there is none.
+var (
+	setupOnce sync.Once
+	cluster   *framework.Environment
+	setupErr  error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	framework.StopOnSignal(nil)
+	code := m.Run()
+	if cluster != nil {
+		if *keep {
+			waitForInterrupt()
+		}
+		if code != 0 {
+			cluster.StopKeepDir()
+			fmt.Fprintf(os.Stderr, "e2e: failed; logs kept in %s\n", cluster.Dir)
+		} else {
+			cluster.Stop()
+		}
+	}
+	os.Exit(code)
+}
+
+func setup() (*framework.Environment, error) {
+	ctx := context.Background()
+	root, err := framework.RepoRoot(".")
+	if err != nil {
+		return nil, err
+	}
+	if !framework.BinariesCached(ctx, root) {
+		if t := testTimeout(); t > 0 && t < coldBuildTimeout {
+			return nil, fmt.Errorf("the control-plane binaries are not built yet and -timeout %v is too short to build them "+
+				"(about 15 minutes the first time): run the tests with -timeout %v, or build first with `go run ./e2e/cmd/controlplane -build-only`",
+				t, coldBuildTimeout)
+		}
+	}
+	return framework.StartEnvironment(ctx, root, framework.Options{Log: os.Stderr})
+}
+
+// testTimeout is the -test.timeout the binary runs with (0: none).
+func testTimeout() time.Duration {
+	f := flag.Lookup("test.timeout")
+	if f == nil {
+		return 0
+	}
+	d, _ := time.ParseDuration(f.Value.String())
+	return d
+}
+
+func waitForInterrupt() {
+	fmt.Fprintf(os.Stderr, "e2e: control plane kept up (-e2e.keep); Ctrl-C to stop it\n%s", cluster.Describe())
+	ch := make(chan os.Signal, 1)
+	signal.Reset(os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	<-ch
+}
+
+// env returns the shared environment, or ends the test: skipped when
+// RTCSCALE_E2E=0, failed when setting it up failed.
+func env(t *testing.T) *framework.Environment {
+	t.Helper()
+	if os.Getenv("RTCSCALE_E2E") == "0" {
+		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
+	}
+	setupOnce.Do(func() { cluster, setupErr = setup() })
+	if setupErr != nil {
+		t.Fatalf("e2e environment: %v", setupErr)
+	}
+	if err := cluster.Check(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// A permission deploy/ lacks shows up as a refused request in the
+		// adapter's log, whatever the adapter did with the error.
+		lines, err := cluster.Adapter.Forbidden()
+		if err != nil {
+			t.Error(err)
+		}
+		for _, l := range lines {
+			t.Errorf("the apiserver refused the adapter a request (missing RBAC in deploy/?): %s", l)
+		}
+	})
+	return cluster
+}
