@@ -31,13 +31,22 @@ import (
 // client-go cluster, and the metrics APIs' HTTP handlers.
 type rig struct {
 	t      *testing.T
-	nc     *nats.Conn
+	nc     *nats.Conn // the sidecars' connection
+	url    string     // the NATS server's
 	client *fake.Clientset
-	store  *collector.Store
-	reg    *prometheus.Registry
-	api    *httptest.Server
-	now    func() time.Time
-	seq    uint64
+	*replica
+	now func() time.Time
+	seq uint64
+}
+
+// replica is one adapter process: its store, informers, subscriber, the
+// metrics APIs and the probes.
+type replica struct {
+	store *collector.Store
+	reg   *prometheus.Registry
+	sub   *collector.Subscriber
+	api   *httptest.Server
+	ops   *httptest.Server
 }
 
 // newRig starts the rig; the NATS server has JetStream. withOptions, if
@@ -45,13 +54,32 @@ type rig struct {
 func newRig(t *testing.T, opts collector.Options, withOptions ...func(*rig) Options) *rig {
 	t.Helper()
 	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
-	r := &rig{t: t, client: fake.NewClientset(), reg: prometheus.NewRegistry()}
+	r := &rig{t: t, client: fake.NewClientset(), url: srv.ClientURL()}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	r.now = opts.Now
-	r.store = collector.NewStore(opts, collector.NewMetrics(r.reg))
-	cluster, err := collector.WatchCluster(r.client, r.store)
+	r.nc = natstest.Connect(t, srv.ClientURL())
+	r.replica = newReplica(t, r.client, opts, func(rep *replica) Options {
+		r.replica = rep
+		var po Options
+		for _, with := range withOptions {
+			po = with(r)
+		}
+		return po
+	})
+	r.subscribe(t, r.url)
+	return r
+}
+
+// newReplica starts an adapter's store, informers (synced) and HTTP
+// handlers; subscribe connects it to NATS. providerOptions, if not nil,
+// returns the provider's options once the store is up.
+func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options, providerOptions func(*replica) Options) *replica {
+	t.Helper()
+	rep := &replica{reg: prometheus.NewRegistry()}
+	rep.store = collector.NewStore(opts, collector.NewMetrics(rep.reg))
+	cluster, err := collector.WatchCluster(client, rep.store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,28 +89,34 @@ func newRig(t *testing.T, opts collector.Options, withOptions ...func(*rig) Opti
 	if !cluster.WaitForSync(stop) {
 		t.Fatal("informers did not sync")
 	}
-	sub := collector.NewSubscriber(r.store, sample.DefaultSubjectPrefix)
-	subConn := natstest.Connect(t, srv.ClientURL())
-	if err := sub.Start(subConn); err != nil {
-		t.Fatal(err)
-	}
-	// The server has the subscription once it answers a flush: nothing
-	// published after that is lost.
-	if err := subConn.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	r.nc = natstest.Connect(t, srv.ClientURL())
+	rep.sub = collector.NewSubscriber(rep.store, sample.DefaultSubjectPrefix)
 	var po Options
-	for _, with := range withOptions {
-		po = with(r)
+	if providerOptions != nil {
+		po = providerOptions(rep)
 	}
-	h, err := NewLocalHandler(NewProvider(r.store, po, NewMetrics(r.reg)), true)
+	h, err := NewLocalHandler(NewProvider(rep.store, po, NewMetrics(rep.reg)), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.api = httptest.NewServer(h)
-	t.Cleanup(r.api.Close)
-	return r
+	rep.api = httptest.NewServer(h)
+	t.Cleanup(rep.api.Close)
+	rep.ops = httptest.NewServer(NewOpsHandler(rep.reg, Check{Name: "samples", Check: rep.sub.Ready}))
+	t.Cleanup(rep.ops.Close)
+	return rep
+}
+
+// subscribe starts the replica's subscription and returns once the server
+// has it: nothing published after that is lost.
+func (rep *replica) subscribe(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc := natstest.Connect(t, url)
+	if err := rep.sub.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }
 
 // deployment creates a Deployment's ReplicaSet and n Ready pods labelled
@@ -136,15 +170,20 @@ func (r *rig) publish(kind sample.Kind, ns string, gauge string, values map[stri
 // get requests a path as the HPA's metrics client would and decodes it.
 func (r *rig) get(path string, out any) (int, string) {
 	r.t.Helper()
-	resp, err := http.Get(r.api.URL + path)
+	return r.replica.get(r.t, path, out)
+}
+
+func (rep *replica) get(t *testing.T, path string, out any) (int, string) {
+	t.Helper()
+	resp, err := http.Get(rep.api.URL + path)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK && out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			r.t.Fatalf("%s: %v in %s", path, err, b)
+			t.Fatalf("%s: %v in %s", path, err, b)
 		}
 	}
 	return resp.StatusCode, string(b)

@@ -3,6 +3,9 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,7 +25,16 @@ type NATSOptions struct {
 	TLSCA, TLSCert, TLSKey string
 	// Name identifies this client in the server's monitoring.
 	Name string
+	// PingInterval is how often the client pings the server; two pings
+	// without an answer end the connection. It bounds how long a silent
+	// network partition (no reset, packets just lost) passes for a live
+	// connection. Default 5s, so within 15s: nats.go's own default of two
+	// minutes would keep readiness up for minutes after values went stale.
+	PingInterval time.Duration
 }
+
+// maxPingsOut is how many unanswered pings end a connection.
+const maxPingsOut = 2
 
 // Dial connects to NATS and keeps reconnecting forever: an adapter that gave
 // up would serve nothing until restarted. metrics may be nil.
@@ -30,11 +42,31 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	if o.URL == "" {
 		return nil, errors.New("no NATS URL given (--nats-url)")
 	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 5 * time.Second
+	}
+	var failure reconnectFailure
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true),
+		// nats.go gives up for good when a server refuses the credentials
+		// twice, leaving the adapter disconnected until restarted and
+		// silent about it. Credentials get fixed on the server (an account
+		// reload) as often as in the adapter: keep trying, and say why.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ReconnectErrHandler(failure.log),
+		nats.PingInterval(o.PingInterval),
+		nats.MaxPingsOutstanding(maxPingsOut),
+		// A server in lame-duck mode is about to go: move to another
+		// now rather than when it closes the connection.
+		nats.LameDuckModeHandler(func(nc *nats.Conn) {
+			klog.InfoS("NATS server entering lame-duck mode; reconnecting to another", "server", nc.ConnectedServerId())
+			if err := nc.ForceReconnect(); err != nil {
+				klog.ErrorS(err, "Reconnecting away from a lame-duck NATS server")
+			}
+		}),
 		nats.ConnectHandler(func(*nats.Conn) {
 			klog.InfoS("Connected to NATS")
 			metrics.natsConnected(true)
@@ -44,6 +76,7 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 			metrics.natsConnected(false)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
+			failure.reset()
 			klog.InfoS("Reconnected to NATS")
 			metrics.natsConnected(true)
 			metrics.natsReconnected()
@@ -84,4 +117,59 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	}
 	metrics.natsConnected(nc.IsConnected())
 	return nc, nil
+}
+
+// reconnectFailure logs why connecting fails, once per different reason:
+// a reconnection is tried every second and would otherwise log as often.
+type reconnectFailure struct {
+	mu   sync.Mutex
+	last string
+}
+
+func (f *reconnectFailure) log(_ *nats.Conn, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err.Error() == f.last {
+		return
+	}
+	f.last = err.Error()
+	klog.ErrorS(err, "Connecting to NATS failed; retrying every second (logged again when the reason changes)")
+}
+
+// reset makes the next failure log again, after a success.
+func (f *reconnectFailure) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = ""
+}
+
+// Connected is a readiness check: it fails while nc is not connected.
+func Connected(nc *nats.Conn) func() error {
+	return func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("NATS is %s", nc.Status())
+		}
+		return nil
+	}
+}
+
+// RedactURLs returns comma-separated NATS URLs fit for a log line: any
+// password or token in them is replaced by "xxxxx".
+func RedactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil:
+			parts[i] = "(unparsable URL)" // it might hold a secret
+		case u.User != nil:
+			if _, hasPassword := u.User.Password(); !hasPassword {
+				u.User = url.User("xxxxx") // a bare token
+			}
+			parts[i] = u.Redacted()
+		default:
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -1,43 +1,9 @@
 package collector
 
 import (
-	"net"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/rtcscale/rtcscale/internal/natstest"
 )
-
-// TestConnectionStateIsReported stops and restarts the NATS server under a
-// connected collector: the connection gauge (and readiness, which reads the
-// same connection) follows, and the collector reconnects on its own.
-func TestConnectionStateIsReported(t *testing.T) {
-	srv := natstest.Start(t)
-	port := srv.Addr().(*net.TCPAddr).Port
-	m := NewMetrics(prometheus.NewRegistry())
-	nc, err := Dial(NATSOptions{URL: srv.ClientURL(), Name: "test"}, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if got := testutil.ToFloat64(m.natsUp); got != 1 || !nc.IsConnected() {
-		t.Fatalf("connected gauge %v", got)
-	}
-	srv.Shutdown()
-	srv.WaitForShutdown()
-	waitFor(t, "disconnect reported", func() bool { return testutil.ToFloat64(m.natsUp) == 0 && !nc.IsConnected() })
-
-	// The same port again: the client finds it.
-	natstest.Start(t, func(o *server.Options) { o.Port = port })
-	waitFor(t, "reconnect", func() bool { return testutil.ToFloat64(m.natsUp) == 1 && nc.IsConnected() })
-	if got := testutil.ToFloat64(m.reconnects); got != 1 {
-		t.Fatalf("reconnects %v", got)
-	}
-}
 
 func TestDialRejectsConflictingCredentials(t *testing.T) {
 	for _, o := range []NATSOptions{

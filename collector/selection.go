@@ -2,6 +2,8 @@ package collector
 
 import (
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -55,6 +57,10 @@ func (ns *namespace) selected(key selectionKey, match func(*pod) bool) []*pod {
 			pods = append(pods, p)
 		}
 	}
+	// In name order, not the map's random order: two replicas of the
+	// adapter, or one before and after a pod change, list the same pods
+	// the same way, and sums add up in the same order.
+	slices.SortFunc(pods, func(a, b *pod) int { return strings.Compare(a.name, b.name) })
 	c.entries[key] = pods
 	return pods
 }

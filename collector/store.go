@@ -146,6 +146,9 @@ func (s *Store) Ingest(smp *sample.Sample) sample.Reason {
 	return r
 }
 
+// unresolved marks a gauge name without an ID yet.
+const unresolved = ^uint16(0)
+
 func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	opts := s.opts.Load()
 	nowMs := s.now().UnixMilli()
@@ -179,18 +182,35 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 		}
 	}
 	ids := s.gaugeScratch[:len(smp.Gauges)]
+	unknown := 0
 	for i, g := range smp.Gauges {
 		id, ok := s.gaugeIDs[g.Name]
 		if !ok {
-			if len(s.gaugeNames) >= opts.MaxGaugeNames {
-				return sample.ReasonGaugeNameLimit
-			}
-			name := strings.Clone(g.Name)
-			id = uint16(len(s.gaugeNames))
-			s.gaugeNames = append(s.gaugeNames, name)
-			s.gaugeIDs[name] = id
+			id = unresolved
+			unknown++
 		}
 		ids[i] = id
+	}
+	// All or nothing: a sample refused for the limit registers none of
+	// its new names (FuzzHandleMessage found that it used to register
+	// those before the one over the limit).
+	if unknown > 0 {
+		if len(s.gaugeNames)+unknown > opts.MaxGaugeNames {
+			return sample.ReasonGaugeNameLimit
+		}
+		for i, g := range smp.Gauges {
+			if ids[i] != unresolved {
+				continue
+			}
+			id, ok := s.gaugeIDs[g.Name]
+			if !ok {
+				name := strings.Clone(g.Name)
+				id = uint16(len(s.gaugeNames))
+				s.gaugeNames = append(s.gaugeNames, name)
+				s.gaugeIDs[name] = id
+			}
+			ids[i] = id
+		}
 	}
 
 	// Accepted: from here on nothing fails.

@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,17 +23,20 @@ type Subscriber struct {
 	store  *Store
 	prefix string
 	sub    *nats.Subscription
+	// subscribed is set once Start has subscribed; readiness reads it.
+	subscribed atomic.Bool
 
 	dec        sample.Decoder
 	smp        sample.Sample
 	lastLog    [sample.NumReasons]time.Time
 	suppressed [sample.NumReasons]int
+	now        func() time.Time // the store's clock, so tests control the rate limit
 }
 
 // NewSubscriber returns a Subscriber that stores samples published under
 // prefix; Start subscribes it. HandleMessage can be called directly too.
 func NewSubscriber(store *Store, prefix string) *Subscriber {
-	return &Subscriber{store: store, prefix: prefix}
+	return &Subscriber{store: store, prefix: prefix, now: store.now}
 }
 
 // Start subscribes to prefix.> on nc. The subscription survives
@@ -48,6 +52,16 @@ func (s *Subscriber) Start(nc *nats.Conn) error {
 		return err
 	}
 	s.sub = sub
+	s.subscribed.Store(true)
+	return nil
+}
+
+// Ready is a readiness check: it fails until Start has subscribed, so that
+// an adapter still loading its warm start is not sent queries.
+func (s *Subscriber) Ready() error {
+	if !s.subscribed.Load() {
+		return fmt.Errorf("not subscribed to %s.> yet (loading the last sample of every pod)", s.prefix)
+	}
 	return nil
 }
 
@@ -79,7 +93,7 @@ func (s *Subscriber) HandleMessage(subject string, data []byte) sample.Reason {
 }
 
 func (s *Subscriber) logRejection(r sample.Reason, subject string) {
-	now := time.Now()
+	now := s.now()
 	if now.Sub(s.lastLog[r]) < rejectLogEvery {
 		s.suppressed[r]++
 		return

@@ -28,6 +28,8 @@ func runAdapter(ctx context.Context, args []string) error {
 	cf.add(fs)
 	var natsOpts collector.NATSOptions
 	addNATSFlags(fs, &natsOpts)
+	var warm warmFlags
+	warm.add(fs)
 	var ff forecastFlags
 	ff.add(fs)
 	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
@@ -74,9 +76,16 @@ func runAdapter(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 	sub := collector.NewSubscriber(store, cf.subjectPrefix)
-	if err := sub.Start(nc); err != nil {
-		return err
-	}
+	// Subscribing waits for the warm restart, if on; readiness waits for
+	// subscribing.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	warm.cfg.Prefix, warm.cfg.MaxMsgs = cf.subjectPrefix, int64(cf.store.MaxSeries)
+	go func() {
+		if err := warm.subscribe(ctx, nc, sub); err != nil {
+			fail(err)
+		}
+	}()
 
 	live, err := ff.start(ctx, store, nc, reg)
 	if err != nil {
@@ -102,13 +111,7 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	natsUp := func() error {
-		if !nc.IsConnected() {
-			return fmt.Errorf("NATS is %s", nc.Status())
-		}
-		return nil
-	}
-	checks := []adapter.Check{{Name: "nats", Check: natsUp}, {Name: "informers", Check: synced}}
+	checks := []adapter.Check{{Name: "nats", Check: collector.Connected(nc)}, {Name: "informers", Check: synced}, {Name: "samples", Check: sub.Ready}}
 	for _, c := range checks {
 		if err := srv.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck(c.Name, func(*http.Request) error { return c.Check() })); err != nil {
 			return err
@@ -138,6 +141,13 @@ func runAdapter(ctx context.Context, args []string) error {
 	}()
 	defer ops.Close()
 
-	klog.InfoS("Serving metrics APIs", "natsURL", natsOpts.URL, "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil)
-	return srv.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+	klog.InfoS("Serving metrics APIs", "natsURL", collector.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil)
+	if err := srv.GenericAPIServer.PrepareRun().RunWithContext(ctx); err != nil {
+		return err
+	}
+	// A failed subscription stopped the server; a signal is no error.
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
 }

@@ -40,6 +40,7 @@ func addNATSFlags(fs *pflag.FlagSet, o *collector.NATSOptions) {
 	fs.StringVar(&o.TLSCA, "nats-tls-ca", "", "CA bundle that verifies the NATS server")
 	fs.StringVar(&o.TLSCert, "nats-tls-cert", "", "client certificate for NATS")
 	fs.StringVar(&o.TLSKey, "nats-tls-key", "", "client key for NATS")
+	fs.DurationVar(&o.PingInterval, "nats-ping-interval", 5e9, "how often to ping NATS; two unanswered pings end the connection, so a silent network partition turns readiness false within three intervals")
 }
 
 // addKlogFlags adds klog's flags (-v, --vmodule, ...) as Kubernetes

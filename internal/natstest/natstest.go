@@ -15,6 +15,17 @@ import (
 // store directory) before it starts.
 func Start(t testing.TB, configure ...func(*server.Options)) *server.Server {
 	t.Helper()
+	srv := launch(t, configure...)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server did not become ready")
+	}
+	return srv
+}
+
+// launch starts a server without waiting for its client listener: a
+// clustered JetStream server opens it only once its cluster is up.
+func launch(t testing.TB, configure ...func(*server.Options)) *server.Server {
+	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true}
 	for _, c := range configure {
 		c(opts)
@@ -24,9 +35,6 @@ func Start(t testing.TB, configure ...func(*server.Options)) *server.Server {
 		t.Fatalf("nats server: %v", err)
 	}
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server did not become ready")
-	}
 	t.Cleanup(func() {
 		srv.Shutdown()
 		srv.WaitForShutdown()

@@ -1,0 +1,304 @@
+package collector
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rtcscale/rtcscale/internal/natstest"
+	"github.com/rtcscale/rtcscale/sample"
+)
+
+// secureNATS runs a server from deploy/nats/accounts.conf, the example
+// configuration operators start from, with a fresh CA, server certificate
+// and NKeys. It returns the server and the files a client needs: the CA
+// and each user's seed file, by user.
+func secureNATS(t *testing.T) (srv *server.Server, caFile string, seeds map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	caFile, certFile, keyFile := writeTLS(t, dir)
+	t.Setenv("RTCSCALE_NATS_TLS_CERT", certFile)
+	t.Setenv("RTCSCALE_NATS_TLS_KEY", keyFile)
+	t.Setenv("RTCSCALE_NATS_STORE", filepath.Join(dir, "jetstream"))
+	seeds = map[string]string{}
+	for _, user := range []string{"ADAPTER", "SIDECAR_KAMAILIO_0", "SIDECAR_KAMAILIO_1", "SIDECAR_ASTERISK"} {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := kp.PublicKey()
+		seed, _ := kp.Seed()
+		t.Setenv("RTCSCALE_"+user+"_NKEY", pub)
+		seeds[user] = filepath.Join(dir, user+".nk")
+		if err := os.WriteFile(seeds[user], seed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loaded, err := server.ProcessConfigFile("../deploy/nats/accounts.conf")
+	if err != nil {
+		t.Fatalf("deploy/nats/accounts.conf: %v", err)
+	}
+	srv = natstest.Start(t, func(o *server.Options) {
+		*o = *loaded
+		o.Host, o.Port, o.NoLog, o.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
+	})
+	return srv, caFile, seeds
+}
+
+// writeTLS writes a CA and a server certificate for 127.0.0.1 signed by it.
+func writeTLS(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rtcscale test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	write := func(name, typ string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", keyDER)
+}
+
+// sidecar connects as one sidecar user; errs receives the server's
+// asynchronous refusals (permission violations).
+func sidecar(t *testing.T, url, caFile, seedFile string) (*nats.Conn, chan error) {
+	t.Helper()
+	nkey, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	nc := natstest.Connect(t, url, nkey, nats.RootCAs(caFile), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	return nc, errs
+}
+
+func wantViolation(t *testing.T, errs chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-errs:
+		if !strings.Contains(err.Error(), "Permissions Violation") {
+			t.Fatalf("%s: %v, want a permissions violation", what, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the server did not refuse it", what)
+	}
+}
+
+// TestSecureNATS runs the example account configuration over TLS with
+// NKeys: the adapter connects with --nats-nkey and --nats-tls-ca, reads
+// every sample and uses its streams but cannot publish a sample; a sidecar
+// publishes its own pod's subject only and reads nothing; a client without
+// TLS or without a key is refused.
+func TestSecureNATS(t *testing.T) {
+	srv, caFile, seeds := secureNATS(t)
+	url := srv.ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	store, c := newTestStore(Options{})
+	store.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", Workload{}))
+	store.UpsertPod(readyPod("voice", "kamailio-1", "kamailio", Workload{}))
+	nc, err := Dial(NATSOptions{URL: url, NKey: seeds["ADAPTER"], TLSCA: caFile}, NewMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	waitFor(t, "the adapter connects over TLS with its NKey", nc.IsConnected)
+	if !nc.TLSRequired() {
+		t.Fatal("the server does not require TLS")
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureWarmStream(ctx, js, WarmConfig{Stream: "RTCSCALE_LATEST"}); err != nil {
+		t.Fatalf("the adapter may not create its warm-restart stream: %v", err)
+	}
+	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
+	if err := sub.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A sidecar publishes its own pod's samples.
+	kam0, errs := sidecar(t, url, caFile, seeds["SIDECAR_KAMAILIO_0"])
+	own := smp("voice", "kamailio-0", c.Now(), calls(3))
+	own.Kind = sample.KindKamailio
+	publish(t, kam0, own)
+	waitFor(t, "the sidecar's sample arrives", func() bool { return podValues(store, "voice", "app=kamailio", "calls")["kamailio-0"] == 3 })
+
+	// ...and not another pod's: the server refuses before the adapter
+	// sees it.
+	other := *own
+	other.Pod = "kamailio-1"
+	publish(t, kam0, &other)
+	wantViolation(t, errs, "a sidecar publishing another pod's subject")
+	own.Time, own.Gauges = own.Time.Add(time.Second), []sample.Gauge{calls(4)}
+	publish(t, kam0, own) // NATS keeps a publisher's order: once this is here, the other would be too
+	waitFor(t, "the next own sample", func() bool { return podValues(store, "voice", "app=kamailio", "calls")["kamailio-0"] == 4 })
+	if got := podValues(store, "voice", "app=kamailio", "calls"); len(got) != 1 {
+		t.Fatalf("served %v: another pod's subject got through", got)
+	}
+	// A sidecar reads nothing.
+	if _, err := kam0.Subscribe(sample.DefaultSubjectPrefix+".>", func(*nats.Msg) {}); err != nil {
+		t.Fatal(err)
+	}
+	wantViolation(t, errs, "a sidecar subscribing to the samples")
+
+	// The adapter publishes no sample.
+	if err := nc.Publish(own.Subject(sample.DefaultSubjectPrefix), own.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the adapter's publish refused", func() bool {
+		return nc.LastError() != nil && strings.Contains(nc.LastError().Error(), "Permissions Violation")
+	})
+
+	// A sidecar of the Deployment publishes for any pod of its kind in its
+	// namespace, no further.
+	ast, astErrs := sidecar(t, url, caFile, seeds["SIDECAR_ASTERISK"])
+	publish(t, ast, smp("voice", "asterisk-5d4-x2x4z", c.Now(), calls(1)))
+	kam := smp("voice", "kamailio-0", c.Now().Add(2*time.Second), calls(99))
+	kam.Kind = sample.KindKamailio
+	publish(t, ast, kam)
+	wantViolation(t, astErrs, "the Asterisk sidecars publishing a Kamailio subject")
+
+	// The adapter's streams work under its permissions: the warm load, and
+	// the history the predictor keeps (written with message IDs, read with
+	// an ordered consumer).
+	fresh := NewStore(Options{Now: c.Now}, nil)
+	fresh.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", Workload{}))
+	if _, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix).WarmLoad(ctx, js, "RTCSCALE_LATEST"); err != nil {
+		t.Fatalf("warm load with the adapter's permissions: %v", err)
+	}
+	if got := podValues(fresh, "voice", "app=kamailio", "calls"); got["kamailio-0"] != 4 {
+		t.Fatalf("warm load: %v", got)
+	}
+	history, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "RTCSCALE_HISTORY", Subjects: []string{"rtcscale.history.v1.>"}})
+	if err != nil {
+		t.Fatalf("history stream with the adapter's permissions: %v", err)
+	}
+	if _, err := js.Publish(ctx, "rtcscale.history.v1.dm9pY2U", []byte(`{"w":"voice","t":0,"v":1}`), jetstream.WithMsgID("voice@0")); err != nil {
+		t.Fatalf("history write: %v", err)
+	}
+	cons, err := history.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("history read: %v", err)
+	}
+	if msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second)); err != nil || string(msg.Data()) != `{"w":"voice","t":0,"v":1}` {
+		t.Fatalf("history read: %v", err)
+	}
+
+	// Without a key, or without TLS, no entry.
+	if nc, err := nats.Connect(url, nats.RootCAs(caFile)); err == nil {
+		nc.Close()
+		t.Fatal("a client without an NKey connected")
+	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+		t.Fatalf("anonymous client: %v", err)
+	}
+	if nc, err := nats.Connect(url, nats.Secure(nil)); err == nil {
+		nc.Close()
+		t.Fatal("a client that does not trust the CA connected")
+	}
+}
+
+// TestNoSecretInLogsOrErrors dials with secrets that the server refuses
+// (a password in the URL and in the options, a seed file that is not a
+// seed) and checks that none of them appears in an error or a log line.
+func TestNoSecretInLogsOrErrors(t *testing.T) {
+	srv, caFile, _ := secureNATS(t)
+	logs := captureLogs(t)
+	const password, urlPassword, notASeed = "hunter2-Tr0ub4dor", "c0rrect-h0rse-battery", "SUAPRIVATEBUTNOTASEEDATALL1234567890"
+	port := srv.Addr().(*net.TCPAddr).Port
+
+	var errs []string
+	nc, err := Dial(NATSOptions{URL: srv.ClientURL(), User: "adapter", Password: password, TLSCA: caFile}, nil)
+	if err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		waitFor(t, "the refusal logged", func() bool { return logs.count("uthorization") > 0 })
+		// Refused credentials are retried, not given up on (nats.go's
+		// default is to give up after two refusals): they may be fixed
+		// on the server's side. The server counts the attempts.
+		attempts := func() uint64 { v, _ := srv.Varz(nil); return v.TotalConnections }
+		seen := attempts()
+		waitFor(t, "three more attempts", func() bool { return attempts() >= seen+3 })
+		if nc.IsClosed() {
+			t.Fatal("the connection gave up after the credentials were refused")
+		}
+		if n := logs.count("uthorization"); n != 1 {
+			t.Fatalf("%d log lines for the same refusal, want 1:\n%s", n, logs)
+		}
+		if last := nc.LastError(); last != nil {
+			errs = append(errs, last.Error())
+		}
+		nc.Close()
+	}
+	withPassword := "nats://adapter:" + urlPassword + "@127.0.0.1:" + strconv.Itoa(port)
+	nc, err = Dial(NATSOptions{URL: withPassword, TLSCA: caFile}, nil)
+	if err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		waitFor(t, "the second refusal logged", func() bool { return logs.count("uthorization") > 1 })
+		if last := nc.LastError(); last != nil {
+			errs = append(errs, last.Error())
+		}
+		nc.Close()
+	}
+	errs = append(errs, RedactURLs(withPassword))
+	seedFile := filepath.Join(t.TempDir(), "bad.nk")
+	if err := os.WriteFile(seedFile, []byte(notASeed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Dial(NATSOptions{URL: srv.ClientURL(), NKey: seedFile}, nil); err == nil {
+		t.Fatal("a seed file without a seed was accepted")
+	} else {
+		errs = append(errs, err.Error())
+	}
+	everything := strings.Join(errs, "\n") + "\n" + logs.String()
+	for _, secret := range []string{password, urlPassword, notASeed} {
+		if strings.Contains(everything, secret) {
+			t.Errorf("secret %q appears in:\n%s", secret, everything)
+		}
+	}
+	if !strings.Contains(everything, "xxxxx") {
+		t.Errorf("the URL was not redacted:\n%s", everything)
+	}
+}
