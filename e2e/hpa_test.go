@@ -195,11 +195,18 @@ func startWorkload(ctx context.Context, t *testing.T, e *framework.Environment, 
 
 func startWorkloadIn(ctx context.Context, t *testing.T, e *framework.Environment, ns, name string, replicas int32, opts framework.SidecarOptions) *workload {
 	t.Helper()
-	d := newDeployment(name, replicas)
+	return startDeployment(ctx, t, e, ns, newDeployment(name, replicas), opts)
+}
+
+// startDeployment creates d in namespace ns, waits until its pods are
+// Ready, and starts their sidecars (at load 0).
+func startDeployment(ctx context.Context, t *testing.T, e *framework.Environment, ns string, d *appsv1.Deployment, opts framework.SidecarOptions) *workload {
+	t.Helper()
+	name := d.Name
 	if _, err := e.Client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(ctx, t, e, ns, name, replicas)
+	waitReady(ctx, t, e, ns, name, *d.Spec.Replicas)
 	// The sidecars outlive ctx's waits but not the test.
 	sc, err := framework.StartSidecars(t.Context(), e.Client, e.Conn, ns, labels.SelectorFromSet(d.Spec.Selector.MatchLabels), opts)
 	if err != nil {

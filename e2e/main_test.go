@@ -65,7 +65,11 @@ func setup() (*framework.Environment, error) {
 				t, coldBuildTimeout)
 		}
 	}
-	return framework.StartEnvironment(ctx, root, framework.Options{Log: os.Stderr})
+	// The deletion-cost controller is on for every scenario but writes only
+	// to the pods that opt in (TestDeletionCost's), with the permission
+	// that scenario grants (deploy/kustomize/components/deletion-cost).
+	return framework.StartEnvironment(ctx, root, framework.Options{Log: os.Stderr},
+		"--pod-deletion-cost", "--pod-deletion-cost-interval=1s")
 }
 
 // testTimeout is the -test.timeout the binary runs with (0: none).

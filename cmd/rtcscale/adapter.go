@@ -32,6 +32,8 @@ func runAdapter(ctx context.Context, args []string) error {
 	warm.add(fs)
 	var ff forecastFlags
 	ff.add(fs)
+	var df drainFlags
+	df.add(fs)
 	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
 	configPath := fs.String("config", "", "YAML file of settings (flag name: value) that override the flags and are reloaded when the file changes, without a restart: "+
 		"stale-after, max-clock-skew, max-series, max-series-per-namespace, max-gauge-names, startup-grace, external-metrics-all-namespaces")
@@ -118,6 +120,9 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 	}
 	go store.Run(ctx.Done(), 5*time.Second)
+	if err := df.start(ctx, client, store); err != nil {
+		return err
+	}
 	if *configPath != "" {
 		reload := func(content []byte) error {
 			c, err := loadSettings(content, fs)
@@ -141,7 +146,7 @@ func runAdapter(ctx context.Context, args []string) error {
 	}()
 	defer ops.Close()
 
-	klog.InfoS("Serving metrics APIs", "natsURL", collector.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil)
+	klog.InfoS("Serving metrics APIs", "natsURL", collector.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil, "podDeletionCost", df.on)
 	if err := srv.GenericAPIServer.PrepareRun().RunWithContext(ctx); err != nil {
 		return err
 	}

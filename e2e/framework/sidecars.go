@@ -48,6 +48,7 @@ type Sidecars struct {
 
 	mu     sync.Mutex
 	total  float64
+	loads  map[string]float64 // by pod name, overriding the even share
 	paused bool
 	err    error // why publishing stopped
 	seq    map[string]uint64
@@ -121,6 +122,15 @@ func (s *Sidecars) SetLoad(total float64) {
 	s.mu.Unlock()
 }
 
+// SetPodLoads gives the named pods their own load (the "calls" gauge)
+// instead of an even share of the total, as when calls are long-lived and
+// pods have taken different numbers of them.
+func (s *Sidecars) SetPodLoads(loads map[string]float64) {
+	s.mu.Lock()
+	s.loads = loads
+	s.mu.Unlock()
+}
+
 // Pause stops publishing, as if every sidecar (or NATS) were down; Resume
 // starts again.
 func (s *Sidecars) Pause()  { s.setPaused(true) }
@@ -159,10 +169,14 @@ func (s *Sidecars) publish(now time.Time) error {
 	}
 	each := s.total / float64(len(pods))
 	for _, p := range pods {
+		v, own := s.loads[p.Name]
+		if !own {
+			v = each
+		}
 		smp := sample.Sample{
 			Kind: s.kind, Namespace: s.ns, Pod: p.Name, Node: p.Spec.NodeName, Region: s.region,
 			Time: now, Seq: s.seq[p.Name], Interval: s.interval,
-			Gauges: []sample.Gauge{{Name: sample.GaugeCalls, Value: each}},
+			Gauges: []sample.Gauge{{Name: sample.GaugeCalls, Value: v}},
 		}
 		s.seq[p.Name]++
 		if err := Publish(s.nc, s.prefix, &smp, &s.buf); err != nil {

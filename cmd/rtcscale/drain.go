@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/drain"
+	"github.com/rtcscale/rtcscale/sample"
+)
+
+// drainFlags configure the pod-deletion-cost controller (package drain).
+// It is off by default: it is the adapter's only write to the cluster and
+// needs patch on pods, which deploy/ grants only with it on.
+type drainFlags struct {
+	on       bool
+	selector string
+	opts     drain.Options
+}
+
+func (d *drainFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&d.on, "pod-deletion-cost", false, "keep controller.kubernetes.io/pod-deletion-cost of the pods --pod-deletion-cost-selector picks in step with their load, so that a scale-down removes draining and idle pods first (needs patch on pods)")
+	fs.StringVar(&d.selector, "pod-deletion-cost-selector", "rtcscale.io/deletion-cost=calls", "label selector of the pods whose deletion cost is managed: pods opt in")
+	fs.StringVar(&d.opts.Gauge, "pod-deletion-cost-gauge", sample.GaugeCalls, "the gauge whose value orders the pods")
+	fs.DurationVar(&d.opts.Interval, "pod-deletion-cost-interval", 15*time.Second, "how often the deletion costs are brought up to date")
+	fs.IntVar(&d.opts.MaxPatches, "pod-deletion-cost-max-patches", 50, "most pods written per interval")
+}
+
+// start runs the controller until ctx is done, if it is on.
+func (d *drainFlags) start(ctx context.Context, client kubernetes.Interface, store *collector.Store) error {
+	if !d.on {
+		return nil
+	}
+	sel, err := labels.Parse(d.selector)
+	if err != nil {
+		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
+	}
+	d.opts.Selector = sel
+	c, err := drain.New(client, store, d.opts)
+	if err != nil {
+		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
+	}
+	go func() {
+		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "Pod deletion-cost controller stopped")
+		}
+	}()
+	return nil
+}
