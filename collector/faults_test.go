@@ -123,7 +123,7 @@ func TestNATSServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := EnsureWarmStream(ctx, js, WarmConfig{Stream: "LATEST"}); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := EnsureWarmStream(ctx, js, WarmConfig{Stream: "LATEST", Replicas: 3}); err != nil {
 		t.Fatal(err)

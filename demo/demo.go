@@ -142,6 +142,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	if err != nil {
 		return err
 	}
+	// The forecasts' first tick reads the store at once: let the first
+	// samples, delivered on the subscriber's goroutine, be in it by then.
+	waitForSeries(ctx, store, fleet.Pods(), 10*time.Second)
 	go live.Run(ctx, func(ctx context.Context) (*predictor.Store, error) {
 		js, err := jetstream.New(collectorConn)
 		if err != nil {
@@ -283,4 +286,17 @@ Try:
 
 Ctrl-C stops.
 `, a.NATS, cfg.SubjectPrefix, a.API, a.Metrics, a.Metrics, cfg.Day, cfg.Interval, cm, cm, cm, cm, cm, cm, em, cm)
+}
+
+// waitForSeries waits until store holds n series, ctx ends, or limit
+// passes (a broken pipeline must not stop the demo from starting).
+func waitForSeries(ctx context.Context, store *collector.Store, n int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for store.Stats().Series < n && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

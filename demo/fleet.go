@@ -99,6 +99,9 @@ func suffix(rng *rand.Rand) string {
 	return string(b)
 }
 
+// Pods is how many pods the fleet simulates.
+func (f *Fleet) Pods() int { return len(f.pods) }
+
 // TimeOfDay is the simulated time of day at t.
 func (f *Fleet) TimeOfDay(t time.Time) time.Duration {
 	// The simulated day starts at 06:00, so the morning rush comes soon.
