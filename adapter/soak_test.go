@@ -173,10 +173,16 @@ func BenchmarkSoak(b *testing.B) {
 				}
 			}
 		}()
-		// The HPAs: each Deployment's Pods metric and its Object sum, in turn.
+		// The HPAs: each Deployment's Pods metric and its Object sum, in
+		// turn. The heap held is also measured at half time: with the one
+		// at the end, it tells a plateau from a slope.
 		var podsLat, sumLat []time.Duration
-		deadline := time.Now().Add(duration)
+		var heapHalf uint64
+		half, deadline := time.Now().Add(duration/2), time.Now().Add(duration)
 		for i := 0; time.Now().Before(deadline); i++ {
+			if heapHalf == 0 && time.Now().After(half) {
+				heapHalf = heapInuse()
+			}
 			d := i % deployments
 			podsLat = append(podsLat, query(fmt.Sprintf("%s/namespaces/voice/pods/*/calls?labelSelector=app%%3Dasterisk-%d", cm2, d)))
 			sumLat = append(sumLat, query(fmt.Sprintf("%s/namespaces/voice/deployments.apps/asterisk-%d/calls", cm2, d)))
@@ -193,6 +199,7 @@ func BenchmarkSoak(b *testing.B) {
 		b.ReportMetric(counterValue(reg, "rtcscale_nats_dropped_total", ""), "dropped")
 		b.ReportMetric(mib(heapStart), "heap-start-MiB")
 		b.ReportMetric(mib(heapMax.Load()), "heap-peak-MiB")
+		b.ReportMetric(mib(heapHalf), "heap-half-MiB")
 		b.ReportMetric(mib(heapEnd), "heap-end-MiB")
 		b.ReportMetric(float64(len(podsLat)+len(sumLat)), "queries")
 		b.ReportMetric(float64(refused), "refused-stale")
