@@ -76,6 +76,9 @@ func BenchmarkSoak(b *testing.B) {
 	if err := collector.NewSubscriber(store, sample.DefaultSubjectPrefix).Start(nc); err != nil {
 		b.Fatal(err)
 	}
+	if err := nc.Flush(); err != nil { // the server has the subscription
+		b.Fatal(err)
+	}
 	h, err := NewLocalHandler(NewProvider(store, Options{}, NewMetrics(reg)), true)
 	if err != nil {
 		b.Fatal(err)

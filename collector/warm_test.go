@@ -54,7 +54,11 @@ func TestWarmRestart(t *testing.T) {
 	// The first adapter runs and hears the fleet.
 	first, c := newTestStore(Options{})
 	sub1 := NewSubscriber(first, sample.DefaultSubjectPrefix)
-	if err := sub1.Start(natstest.Connect(t, srv.ClientURL())); err != nil {
+	nc1 := natstest.Connect(t, srv.ClientURL())
+	if err := sub1.Start(nc1); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc1.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	pub := natstest.Connect(t, srv.ClientURL())
@@ -153,6 +157,9 @@ func TestWarmStartWithoutJetStream(t *testing.T) {
 		t.Fatal("warm load without JetStream: no error")
 	}
 	if err := sub.Start(nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil { // the server has the subscription
 		t.Fatal(err)
 	}
 	publish(t, natstest.Connect(t, srv.ClientURL()), smp("voice", "a-1", c.Now(), calls(3)))
