@@ -66,13 +66,18 @@ type Adapter struct {
 	APIServices []string
 }
 
-// BuildRTCScale builds ./cmd/rtcscale of the checkout at repoRoot into dir.
-func BuildRTCScale(ctx context.Context, repoRoot, dir string) (string, error) {
+// BuildRTCScale builds ./cmd/rtcscale of the checkout at repoRoot into dir,
+// with the race detector if race is set.
+func BuildRTCScale(ctx context.Context, repoRoot, dir string, race bool) (string, error) {
 	bin := filepath.Join(dir, "rtcscale")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/rtcscale")
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/rtcscale")...)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/rtcscale: %w\n%s", err, out)
+		return "", fmt.Errorf("go %v: %w\n%s", args, err, out)
 	}
 	return bin, nil
 }
@@ -171,8 +176,8 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 	pool.AppendCertsFromPEM(a.CA.CertPEM)
 	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	if err := waitHealthy(ctx, a.Process, direct, a.URL+"/readyz"); err != nil {
-		if lines, _ := a.Forbidden(); len(lines) > 0 {
-			return nil, fmt.Errorf("%w\nthe apiserver refused the adapter (missing RBAC in %s?):\n%s", err, rbacManifest, strings.Join(lines, "\n"))
+		if lines, _ := a.Problems(); len(lines) > 0 {
+			return nil, fmt.Errorf("%w\n%s", err, strings.Join(lines, "\n"))
 		}
 		return nil, err
 	}
@@ -247,9 +252,10 @@ func (cp *ControlPlane) writeTokenKubeconfig(ctx context.Context, path, namespac
 	return clientcmd.WriteToFile(Kubeconfig(cp.URL, cp.CA.CertPEM, &clientcmdapi.AuthInfo{Token: tr.Status.Token}), path)
 }
 
-// Forbidden returns the lines of the adapter's log that report a request
-// the apiserver refused: a permission deploy/'s RBAC lacks.
-func (a *Adapter) Forbidden() ([]string, error) {
+// Problems returns the lines of the adapter's log that report a request
+// the apiserver refused (a permission deploy/'s RBAC lacks) or a data race
+// (when built with the race detector), whatever the adapter did about them.
+func (a *Adapter) Problems() ([]string, error) {
 	f, err := os.Open(a.Process.LogFile)
 	if err != nil {
 		return nil, err
@@ -259,8 +265,11 @@ func (a *Adapter) Forbidden() ([]string, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), "forbidden") {
-			lines = append(lines, sc.Text())
+		switch l := sc.Text(); {
+		case strings.Contains(l, "forbidden"):
+			lines = append(lines, "refused by the apiserver (missing RBAC in "+manifestDir+"/"+rbacManifest+"?): "+l)
+		case strings.Contains(l, "WARNING: DATA RACE"):
+			lines = append(lines, "data race in the adapter, see "+a.Process.LogFile)
 		}
 	}
 	return lines, sc.Err()

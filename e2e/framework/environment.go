@@ -21,10 +21,19 @@ type Environment struct {
 	Adapter *Adapter
 }
 
+// EnvironmentOptions configure an Environment.
+type EnvironmentOptions struct {
+	Options
+	// AdapterArgs are extra flags for `rtcscale adapter`.
+	AdapterArgs []string
+	// Race builds rtcscale with the race detector; Adapter.Problems then
+	// reports the races it finds.
+	Race bool
+}
+
 // StartEnvironment builds what is missing (the pinned binaries, rtcscale)
-// and starts the environment. adapterArgs are extra flags for
-// `rtcscale adapter`. On error everything started is stopped.
-func StartEnvironment(ctx context.Context, repoRoot string, opts Options, adapterArgs ...string) (_ *Environment, err error) {
+// and starts the environment. On error everything started is stopped.
+func StartEnvironment(ctx context.Context, repoRoot string, opts EnvironmentOptions) (_ *Environment, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
@@ -38,11 +47,11 @@ func StartEnvironment(ctx context.Context, repoRoot string, opts Options, adapte
 			env.Stop()
 		}
 	}()
-	if env.ControlPlane, err = Start(ctx, bins, opts); err != nil {
+	if env.ControlPlane, err = Start(ctx, bins, opts.Options); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(opts.Log, "e2e: building rtcscale\n")
-	rtcscale, err := BuildRTCScale(ctx, repoRoot, filepath.Join(env.Dir, "bin"))
+	rtcscale, err := BuildRTCScale(ctx, repoRoot, filepath.Join(env.Dir, "bin"), opts.Race)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +63,7 @@ func StartEnvironment(ctx context.Context, repoRoot string, opts Options, adapte
 	}
 	fmt.Fprintf(opts.Log, "e2e: starting rtcscale adapter\n")
 	env.Adapter, err = StartAdapter(ctx, env.ControlPlane, repoRoot, AdapterOptions{
-		Binary: rtcscale, NATSURL: env.NATS.ClientURL(), Args: adapterArgs,
+		Binary: rtcscale, NATSURL: env.NATS.ClientURL(), Args: opts.AdapterArgs,
 	})
 	if err != nil {
 		return nil, err

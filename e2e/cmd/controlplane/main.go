@@ -40,7 +40,10 @@ func run(buildOnly bool, dir string, adapterArgs []string) error {
 		fmt.Printf("%s\n%s\n%s\n", bins.Etcd, bins.KubeAPIServer, bins.KubeControllerManager)
 		return nil
 	}
-	env, err := framework.StartEnvironment(ctx, root, framework.Options{Dir: dir, Log: os.Stderr}, adapterArgs...)
+	env, err := framework.StartEnvironment(ctx, root, framework.EnvironmentOptions{
+		Options:     framework.Options{Dir: dir, Log: os.Stderr},
+		AdapterArgs: adapterArgs,
+	})
 	if err != nil {
 		return err
 	}
