@@ -196,12 +196,12 @@ func installAndRegister(ctx context.Context, t *testing.T, cp *framework.Control
 	if !strings.Contains(string(body), `"groupVersion":"custom.metrics.k8s.io/v1beta2"`) {
 		t.Errorf("discovery answer: %s", body)
 	}
-	lines, err := (&framework.Adapter{Process: adapter.process}).Forbidden()
+	lines, err := (&framework.Adapter{Process: adapter.process}).Problems()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range lines {
-		t.Errorf("the apiserver refused the adapter a request (missing RBAC?): %s", l)
+		t.Errorf("adapter log: %s", l)
 	}
 }
 
@@ -302,7 +302,7 @@ func startRenderedAdapter(ctx context.Context, t *testing.T, cp *framework.Contr
 	args = append(args, "--bind-address=127.0.0.1",
 		"--lister-kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig, "--authorization-kubeconfig="+kubeconfig)
 
-	bin, err := framework.BuildRTCScale(ctx, root, dir)
+	bin, err := framework.BuildRTCScale(ctx, root, dir, raceEnabled)
 	if err != nil {
 		t.Fatal(err)
 	}

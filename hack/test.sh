@@ -37,6 +37,14 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# The e2e tests run a Kubernetes control plane built from source (e2e/tools).
+# Build it first, or find it in $RTCSCALE_E2E_CACHE, so that a first run's
+# build does not count against go test's -timeout.
+if [ "${RTCSCALE_E2E:-}" != 0 ]; then
+  echo "== e2e control plane binaries (built once, then cached)"
+  go run ./e2e/cmd/controlplane -build-only
+fi
+
 echo "== go test -race ./..."
 go test -race -count=1 -timeout 60m ./...
 

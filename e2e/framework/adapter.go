@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,8 +73,7 @@ func BuildRTCScale(ctx context.Context, repoRoot, dir string, race bool) (string
 	if race {
 		args = append(args, "-race")
 	}
-	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/rtcscale")...)
-	cmd.Dir = repoRoot
+	cmd := goCommand(ctx, repoRoot, append(args, "./cmd/rtcscale")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go %v: %w\n%s", args, err, out)
 	}

@@ -179,8 +179,7 @@ func complete(dir string, binaries []binary) bool {
 
 func toolModule(ctx context.Context, toolsDir, module string) (moduleInfo, error) {
 	var m moduleInfo
-	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-json", module)
-	cmd.Dir = toolsDir
+	cmd := goCommand(ctx, toolsDir, "list", "-m", "-json", module)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -212,11 +211,8 @@ func build(ctx context.Context, toolsDir string, b resolvedBuild, log io.Writer)
 		}
 		args = append(args, bin.pkg)
 		fmt.Fprintf(log, "e2e: building %s from %s %s (first run only; several minutes)\n", bin.name, b.modulePath, m.Version)
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = toolsDir
+		cmd := goCommand(ctx, toolsDir, args...)
 		cmd.Stdout, cmd.Stderr = log, log
-		// A test binary killed for its -timeout must not leave a build behind.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("building %s from %s %s (go %v in %s): %w", bin.name, b.modulePath, m.Version, args, toolsDir, err)
 		}
@@ -225,6 +221,15 @@ func build(ctx context.Context, toolsDir string, b resolvedBuild, log io.Writer)
 		return err
 	}
 	return os.Rename(tmp, dir)
+}
+
+// goCommand runs the go command in dir. It dies with this process: a test
+// binary killed for its -timeout must not leave a build running behind it.
+func goCommand(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
 
 // lockFile takes an exclusive advisory lock on path, waiting for other
