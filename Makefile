@@ -42,6 +42,7 @@ image:
 ## e2e: the end-to-end suite against a real etcd, kube-apiserver and
 ## kube-controller-manager on loopback (see docs/e2e.md)
 e2e:
+	$(GO) run ./e2e/cmd/controlplane -build-only
 	$(GO) test -count=1 -timeout 30m ./e2e/...
 
 $(HELM):
