@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -34,6 +35,9 @@ type Kubelet struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	nextIP netip.Addr
+	// started holds when each pod not yet Ready started: its status
+	// StartTime is truncated to the second, too coarse for readyAfter.
+	started map[types.UID]time.Time
 }
 
 // NewKubelet returns a fake kubelet for the node named node.
@@ -45,7 +49,8 @@ func NewKubelet(client kubernetes.Interface, node string, readyAfter time.Durati
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "fake-kubelet"}),
-		nextIP: netip.MustParseAddr("10.244.0.1"),
+		nextIP:  netip.MustParseAddr("10.244.0.1"),
+		started: map[types.UID]time.Time{},
 	}
 }
 
@@ -161,6 +166,9 @@ func (k *Kubelet) sync(ctx context.Context, key cache.ObjectName) (time.Duration
 	case pod.DeletionTimestamp != nil:
 		// The containers "stopped" at once: confirm the deletion as the
 		// kubelet does once they have.
+		k.mu.Lock()
+		delete(k.started, pod.UID)
+		k.mu.Unlock()
 		err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{
 			GracePeriodSeconds: ptr.To[int64](0),
 			Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
@@ -182,14 +190,17 @@ func (k *Kubelet) sync(ctx context.Context, key cache.ObjectName) (time.Duration
 		}
 		return k.readyAfter, nil
 	case pod.Status.Phase == corev1.PodRunning && !podReady(pod):
-		started := pod.Status.StartTime.Time
-		if wait := time.Until(started.Add(k.readyAfter)); wait > 0 {
+		if wait := time.Until(k.startedAt(pod).Add(k.readyAfter)); wait > 0 {
 			return wait, nil
 		}
 		pod = pod.DeepCopy()
 		setReady(pod, true, metav1.Now())
-		_, err := pods.UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-		return 0, err
+		if _, err := pods.UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			return 0, err
+		}
+		k.mu.Lock()
+		delete(k.started, pod.UID)
+		k.mu.Unlock()
 	}
 	return 0, nil
 }
@@ -198,6 +209,11 @@ func (k *Kubelet) sync(ctx context.Context, key cache.ObjectName) (time.Duration
 func (k *Kubelet) start(pod *corev1.Pod, ready bool) {
 	now := metav1.Now()
 	ip := k.allocateIP()
+	if !ready {
+		k.mu.Lock()
+		k.started[pod.UID] = now.Time
+		k.mu.Unlock()
+	}
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.HostIP, pod.Status.HostIPs = "127.0.0.1", []corev1.HostIP{{IP: "127.0.0.1"}}
 	pod.Status.PodIP, pod.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
@@ -217,6 +233,16 @@ func (k *Kubelet) start(pod *corev1.Pod, ready bool) {
 		})
 	}
 	setReady(pod, ready, now)
+}
+
+// startedAt is when the pod started, as precisely as this kubelet knows.
+func (k *Kubelet) startedAt(pod *corev1.Pod) time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if t, ok := k.started[pod.UID]; ok {
+		return t
+	}
+	return pod.Status.StartTime.Time
 }
 
 func (k *Kubelet) allocateIP() string {
