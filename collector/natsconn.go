@@ -158,9 +158,15 @@ func Connected(nc *nats.Conn) func() error {
 func RedactURLs(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
-		u, err := url.Parse(strings.TrimSpace(p))
+		p = strings.TrimSpace(p)
+		if !strings.Contains(p, "://") {
+			// nats.go reads a URL without a scheme as nats://, so
+			// "user:pass@host" and "token@host" carry secrets too.
+			p = "nats://" + p
+		}
+		u, err := url.Parse(p)
 		switch {
-		case err != nil:
+		case err != nil || u.Opaque != "":
 			parts[i] = "(unparsable URL)" // it might hold a secret
 		case u.User != nil:
 			if _, hasPassword := u.User.Password(); !hasPassword {
