@@ -197,15 +197,12 @@ func TestDashboardsStructure(t *testing.T) {
 // its self-metrics every second, and evaluates every panel's query through
 // Prometheus' HTTP API: each must parse and return at least one number.
 func TestPanelsAgainstPrometheus(t *testing.T) {
-	if os.Getenv("CI") != "" {
-		t.Skip("flaky under CI load (failed in the last clean-clone run); tracked in the closing note")
-	}
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Skip("prometheus is not installed (apt-get install -y prometheus); the dashboards' queries were not evaluated")
 	}
 	boards := loadDashboards(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 
 	addrs := startDemo(t, ctx)
@@ -229,12 +226,17 @@ func TestPanelsAgainstPrometheus(t *testing.T) {
 					t.Fatalf("%s: %v", d.file, err)
 				}
 				where := fmt.Sprintf("%s / %q / %s", d.file, p.Title, q.RefID)
-				n, err := prom.numbers(ctx, expr)
+				// Some series appear only after the demo has run a while
+				// (forecasts need history, a loaded machine is slow), so
+				// each query is polled until it returns data; a query that
+				// does not parse fails at once, one that never returns data
+				// fails at the deadline.
+				err = prom.waitFor(ctx, expr)
 				switch {
+				case errors.Is(err, context.DeadlineExceeded):
+					t.Errorf("%s: no data%s\n  query: %s", where, prom.missingMetrics(context.Background(), expr), expr)
 				case err != nil:
 					t.Errorf("%s: %v\n  query: %s", where, err, expr)
-				case n == 0:
-					t.Errorf("%s: no data%s\n  query: %s", where, prom.missingMetrics(ctx, expr), expr)
 				}
 			}
 		}

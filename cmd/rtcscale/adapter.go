@@ -133,7 +133,7 @@ func runAdapter(ctx context.Context, args []string) error {
 			prov.SetOptions(c.provider)
 			return nil
 		}
-		if err := watchConfig(ctx, *configPath, configContent, reload, newConfigMetrics(reg)); err != nil {
+		if err := watchConfig(ctx, *configPath, configContent, newConfigMetrics(reg).counted(reload)); err != nil {
 			return err
 		}
 	}

@@ -113,22 +113,27 @@ func newConfigMetrics(reg prometheus.Registerer) *configMetrics {
 	return m
 }
 
-func (m *configMetrics) observe(err error) {
-	if err != nil {
-		m.reloads.WithLabelValues("failure").Inc()
-		m.lastOK.Set(0)
-		return
+// counted returns apply with each call's result counted in m.
+func (m *configMetrics) counted(apply func([]byte) error) func([]byte) error {
+	return func(content []byte) error {
+		err := apply(content)
+		if err != nil {
+			m.reloads.WithLabelValues("failure").Inc()
+			m.lastOK.Set(0)
+			return err
+		}
+		m.reloads.WithLabelValues("success").Inc()
+		m.lastOK.Set(1)
+		return nil
 	}
-	m.reloads.WithLabelValues("success").Inc()
-	m.lastOK.Set(1)
 }
 
 // watchConfig calls apply with the content of path whenever it changes,
 // until ctx is done. It watches path's folder, not the file: the kubelet
 // updates a mounted ConfigMap by swapping a symlink in that folder. A
-// failed apply is logged and counted, and the previous settings stay until
-// the next change. seen is the content already applied.
-func watchConfig(ctx context.Context, path string, seen []byte, apply func([]byte) error, m *configMetrics) error {
+// failed apply is logged (wrap apply with configMetrics.counted to count
+// it), and the previous settings stay until the next change. seen is the content already applied.
+func watchConfig(ctx context.Context, path string, seen []byte, apply func([]byte) error) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
@@ -157,9 +162,7 @@ func watchConfig(ctx context.Context, path string, seen []byte, apply func([]byt
 					continue // a swap's other events, or a rewrite with no change
 				}
 				seen = content
-				err = apply(content)
-				m.observe(err)
-				if err != nil {
+				if err := apply(content); err != nil {
 					klog.ErrorS(err, "Config file refused; the previous settings stay", "path", path)
 					continue
 				}
