@@ -2,11 +2,10 @@ package sample
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
-
-	"github.com/valyala/fastjson"
 )
 
 // maxValue bounds gauge values: far above any real load (1e15 bit/s is a
@@ -25,66 +24,92 @@ var reservedSuffixes = [...]string{"_avg", "_max", "_forecast"}
 // does not allocate once it is warm. A Decoder is not safe for concurrent
 // use: give each goroutine its own.
 type Decoder struct {
-	p      fastjson.Parser
+	sc     scanner
 	gauges [MaxGauges]Gauge
 }
 
 // Decode parses and validates one encoded sample into s. It returns Accepted
 // or the first reason the sample breaks a rule; on rejection s is left
-// partly filled and must not be used. s aliases the decoder's buffer until
-// the next call.
+// partly filled and must not be used. s aliases data and the decoder's
+// buffer until the next call.
 func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	if len(data) > MaxSize {
 		return ReasonTooLarge
 	}
-	v, err := d.p.ParseBytes(data)
-	if err != nil {
-		return ReasonMalformed
-	}
-	o, err := v.Object()
-	if err != nil {
-		return ReasonMalformed
-	}
+	sc := &d.sc
+	sc.reset(data)
 	*s = Sample{Gauges: d.gauges[:0]}
 
-	// One pass over the top-level fields: looking each up by name would
-	// scan the object once per field.
-	var version, kind, ns, pod, ts, seq, interval, draining, gauges, node, region *fastjson.Value
-	o.Visit(func(key []byte, v *fastjson.Value) {
-		switch string(key) {
+	// The whole message is read before any rule applies, so that broken
+	// JSON is always reported as such, and the rules apply in one order
+	// whatever the order of the fields. A repeated field counts once, the
+	// last time, as encoding/json reads it.
+	var version, kind, ns, pod, ts, seq, interval, draining, node, region value
+	var gauges valueKind
+	var tooManyGauges, badValue bool
+	ok := sc.object(func(key string) bool {
+		var ok bool
+		switch key {
 		case "v":
-			version = v
+			version, ok = sc.value(1)
 		case "kind":
-			kind = v
+			kind, ok = sc.value(1)
 		case "namespace":
-			ns = v
+			ns, ok = sc.value(1)
 		case "pod":
-			pod = v
+			pod, ok = sc.value(1)
 		case "node":
-			node = v
+			node, ok = sc.value(1)
 		case "region":
-			region = v
+			region, ok = sc.value(1)
 		case "ts_ms":
-			ts = v
+			ts, ok = sc.value(1)
 		case "seq":
-			seq = v
+			seq, ok = sc.value(1)
 		case "interval_ms":
-			interval = v
+			interval, ok = sc.value(1)
 		case "draining":
-			draining = v
+			draining, ok = sc.value(1)
 		case "gauges":
-			gauges = v
+			if sc.skipSpace() != '{' {
+				var v value
+				v, ok = sc.value(1)
+				gauges = v.kind
+				break
+			}
+			gauges, s.Gauges, tooManyGauges, badValue = kindObject, d.gauges[:0], false, false
+			ok = sc.object(func(name string) bool {
+				v, ok := sc.value(2)
+				switch {
+				case !ok:
+					return false
+				case len(s.Gauges) == MaxGauges:
+					tooManyGauges = true
+					return true
+				}
+				f, ok := floatValue(v)
+				if !ok {
+					badValue = true
+				}
+				s.Gauges = append(s.Gauges, Gauge{Name: name, Value: f})
+				return true
+			})
+		default:
+			_, ok = sc.value(1)
 		}
+		return ok
 	})
+	if !ok || !sc.end() {
+		return ReasonMalformed
+	}
+
 	if ver, ok := intValue(version); !ok || ver != Version {
 		return ReasonVersion
 	}
-	var ok bool
-	var str string
-	if str, ok = stringValue(kind); !ok {
+	if kind.kind != kindString {
 		return ReasonKind
 	}
-	if s.Kind = ParseKind(str); s.Kind == KindUnknown {
+	if s.Kind = ParseKind(kind.text); s.Kind == KindUnknown {
 		return ReasonKind
 	}
 	if s.Namespace, ok = stringValue(ns); !ok {
@@ -93,12 +118,12 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	if s.Pod, ok = stringValue(pod); !ok {
 		return ReasonPod
 	}
-	if node != nil {
+	if node.kind != kindNone {
 		if s.Node, ok = stringValue(node); !ok || !IsDNSSubdomain(s.Node) {
 			return ReasonNode
 		}
 	}
-	if region != nil {
+	if region.kind != kindNone {
 		if s.Region, ok = stringValue(region); !ok || !IsLabelValue(s.Region) {
 			return ReasonRegion
 		}
@@ -108,8 +133,8 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 		return ReasonTimestamp
 	}
 	s.Time = time.UnixMilli(ms)
-	if seq != nil {
-		if s.Seq, err = seq.Uint64(); err != nil {
+	if seq.kind != kindNone {
+		if s.Seq, ok = uintValue(seq); !ok {
 			return ReasonMalformed
 		}
 	}
@@ -118,36 +143,22 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 		return ReasonInterval
 	}
 	s.Interval = time.Duration(iv) * time.Millisecond
-	if draining != nil {
-		if s.Draining, err = draining.Bool(); err != nil {
-			return ReasonMalformed
-		}
-	}
-	g := gauges
-	if g == nil {
-		return ReasonNoGauges
-	}
-	gs, err := g.Object()
-	if err != nil {
+	switch draining.kind {
+	case kindNone, kindFalse:
+	case kindTrue:
+		s.Draining = true
+	default:
 		return ReasonMalformed
 	}
-	if gs.Len() > MaxGauges {
+	switch {
+	case gauges == kindNone:
+		return ReasonNoGauges
+	case gauges != kindObject:
+		return ReasonMalformed
+	case tooManyGauges:
 		return ReasonTooManyGauges
-	}
-	reason := Accepted
-	gs.Visit(func(key []byte, v *fastjson.Value) {
-		if reason != Accepted {
-			return
-		}
-		f, err := v.Float64()
-		if v.Type() != fastjson.TypeNumber || err != nil {
-			reason = ReasonValue
-			return
-		}
-		s.Gauges = append(s.Gauges, Gauge{Name: alias(key), Value: f})
-	})
-	if reason != Accepted {
-		return reason
+	case badValue:
+		return ReasonValue
 	}
 	return s.validate()
 }
@@ -190,23 +201,60 @@ func (s *Sample) validate() Reason {
 	return Accepted
 }
 
-func stringValue(v *fastjson.Value) (string, bool) {
-	if v == nil {
-		return "", false
-	}
-	b, err := v.StringBytes()
-	if err != nil {
-		return "", false
-	}
-	return alias(b), true
+func stringValue(v value) (string, bool) {
+	return v.text, v.kind == kindString
 }
 
-func intValue(v *fastjson.Value) (int64, bool) {
-	if v == nil || v.Type() != fastjson.TypeNumber {
+// intValue reads an integer: a fraction or an exponent is not one.
+func intValue(v value) (int64, bool) {
+	if v.kind != kindNumber {
 		return 0, false
 	}
-	n, err := v.Int64()
+	if n, ok := digitsValue(v.text); ok {
+		return int64(n), true
+	}
+	n, err := strconv.ParseInt(v.text, 10, 64)
 	return n, err == nil
+}
+
+func uintValue(v value) (uint64, bool) {
+	if v.kind != kindNumber {
+		return 0, false
+	}
+	if n, ok := digitsValue(v.text); ok {
+		return n, true
+	}
+	n, err := strconv.ParseUint(v.text, 10, 64)
+	return n, err == nil
+}
+
+func floatValue(v value) (float64, bool) {
+	if v.kind != kindNumber {
+		return 0, false
+	}
+	if n, ok := digitsValue(v.text); ok && n <= 1<<53 {
+		return float64(n), true // exact
+	}
+	f, err := strconv.ParseFloat(v.text, 64)
+	return f, err == nil
+}
+
+// digitsValue is the fast path of the number readers for the common case:
+// up to 18 decimal digits, which cannot overflow. Anything else (a sign, a
+// fraction, an exponent, a longer number) is left to strconv.
+func digitsValue(s string) (uint64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + uint64(c)
+	}
+	return n, true
 }
 
 // alias views b as a string without copying; see Sample's contract.

@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -121,16 +122,23 @@ func TestRejections(t *testing.T) {
 		{"negative", edit(`"calls":1`, `"calls":-1`), ReasonValue},
 		{"string value", edit(`"calls":1`, `"calls":"1"`), ReasonValue},
 		{"huge", edit(`"calls":1`, `"calls":1e300`), ReasonValue},
-		{"nan", edit(`"calls":1`, `"calls":NaN`), ReasonValue},
-		{"inf", edit(`"calls":1`, `"calls":Infinity`), ReasonValue},
+		{"out of float64", edit(`"calls":1`, `"calls":1e999`), ReasonValue},
+		{"nan", edit(`"calls":1`, `"calls":NaN`), ReasonMalformed}, // not JSON
+		{"inf", edit(`"calls":1`, `"calls":Infinity`), ReasonMalformed},
+		{"leading zero", edit(`"calls":1`, `"calls":01`), ReasonMalformed},
+		{"bare fraction", edit(`"calls":1`, `"calls":1.`), ReasonMalformed},
+		{"trailing data", edit(`}}`, `}} x`), ReasonMalformed},
+		{"trailing comma", edit(`"calls":1`, `"calls":1,`), ReasonMalformed},
+		{"control character", edit(`"voice"`, "\"vo\tice\""), ReasonMalformed},
+		{"bad escape", edit(`"voice"`, `"vo\ice"`), ReasonMalformed},
+		{"escaped namespace", edit(`"voice"`, `"vo\u0069ce"`), Accepted},
+		{"unknown nested field", edit(`"gauges"`, `"x":{"y":[1,{"z":null}]},"gauges"`), Accepted},
+		{"broken unknown field", edit(`"gauges"`, `"x":[1,}],"gauges"`), ReasonMalformed},
 	}
 	var d Decoder
 	for _, c := range cases {
 		var s Sample
 		got := d.Decode([]byte(c.in), &s)
-		if got == ReasonMalformed && c.want == ReasonValue {
-			got = ReasonValue // NaN and Infinity are not JSON: either answer rejects them
-		}
 		if got != c.want {
 			t.Errorf("%s: got %q (%s), want %q", c.name, got, got.Description(), c.want)
 		}
@@ -185,11 +193,45 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(validSample()))
 	f.Add([]byte(`{"v":1,"kind":"jvb","namespace":"a","pod":"b","ts_ms":1,"interval_ms":100,"gauges":{"participants":0}}`))
 	f.Add([]byte(`{"v":1,"gauges":{"a":1e999}}`))
+	f.Add([]byte(`{"v":1,"kind":"jvb","namespace":"\u0061","pod":"b\/","ts_ms":1,"interval_ms":100,"gauges":{"x":0},"extra":[{"a":[1,-0.5e+3,true,false,null,"\ud83d\ude00"]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Decoder
 		var s Sample
-		if d.Decode(data, &s) != Accepted {
+		r := d.Decode(data, &s)
+		// The scanner is strict: what encoding/json calls invalid is
+		// malformed (or too large) and nothing else.
+		if !json.Valid(data) && r != ReasonMalformed && r != ReasonTooLarge {
+			t.Fatalf("invalid JSON %q: %s, want %s", data, r, ReasonMalformed)
+		}
+		if r != Accepted {
 			return
+		}
+		// An accepted sample holds what encoding/json reads in it. (Into
+		// maps: a struct would match keys regardless of case.)
+		var std struct {
+			fields                             map[string]json.RawMessage
+			Namespace, Pod, Node, Region, Kind string
+			Gauges                             map[string]float64
+		}
+		if err := json.Unmarshal(data, &std.fields); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", data, err)
+		}
+		for key, into := range map[string]any{"namespace": &std.Namespace, "pod": &std.Pod, "node": &std.Node,
+			"region": &std.Region, "kind": &std.Kind, "gauges": &std.Gauges} {
+			if raw, ok := std.fields[key]; ok {
+				if err := json.Unmarshal(raw, into); err != nil {
+					t.Fatalf("accepted %q, but encoding/json reads its %s as %v", data, key, err)
+				}
+			}
+		}
+		if std.Namespace != s.Namespace || std.Pod != s.Pod || std.Node != s.Node || std.Region != s.Region ||
+			std.Kind != s.Kind.String() || len(std.Gauges) != len(s.Gauges) {
+			t.Fatalf("decoded %q as %+v, encoding/json as %+v", data, s, std)
+		}
+		for _, g := range s.Gauges {
+			if v, ok := std.Gauges[g.Name]; !ok || v != g.Value {
+				t.Fatalf("decoded %q: gauge %s = %v, encoding/json: %v", data, g.Name, g.Value, std.Gauges)
+			}
 		}
 		// An accepted sample re-encodes to one that decodes to the same.
 		again := s.AppendJSON(nil)
