@@ -77,11 +77,8 @@ func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string
 	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var cov Coverage
-	id, ok := s.gaugeID(gauge)
-	cov.GaugeKnown = ok
-	ns := s.namespaces[namespace]
-	if !ok || ns == nil {
+	ns, id, cov := s.lookup(namespace, gauge)
+	if ns == nil {
 		return out, cov
 	}
 	for _, p := range ns.byLabels(podSel) {
@@ -103,16 +100,23 @@ func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string
 	return out, cov
 }
 
+// lookup finds the namespace and the gauge's ID for a pod query; ns is nil
+// when either is unknown. s.mu must be held.
+func (s *Store) lookup(namespace, gauge string) (ns *namespace, id uint16, cov Coverage) {
+	id, cov.GaugeKnown = s.gaugeID(gauge)
+	if !cov.GaugeKnown {
+		return nil, id, cov
+	}
+	return s.namespaces[namespace], id, cov
+}
+
 // PodValue returns one pod's fresh value of gauge.
 func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selector) (PodValue, Coverage, bool) {
 	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var cov Coverage
-	id, ok := s.gaugeID(gauge)
-	cov.GaugeKnown = ok
-	ns := s.namespaces[namespace]
-	if !ok || ns == nil {
+	ns, id, cov := s.lookup(namespace, gauge)
+	if ns == nil {
 		return PodValue{}, cov, false
 	}
 	p := ns.pods[name]

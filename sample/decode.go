@@ -20,6 +20,36 @@ const maxTimestampMillis = 253402300799999
 // with a published one.
 var reservedSuffixes = [...]string{"_avg", "_max", "_forecast"}
 
+// The top-level members Decode reads, besides "gauges".
+const (
+	fieldVersion = iota
+	fieldKind
+	fieldNamespace
+	fieldPod
+	fieldNode
+	fieldRegion
+	fieldTimestamp
+	fieldSeq
+	fieldInterval
+	fieldDraining
+	numFields
+)
+
+var fieldNames = [numFields]string{
+	fieldVersion: "v", fieldKind: "kind", fieldNamespace: "namespace", fieldPod: "pod", fieldNode: "node",
+	fieldRegion: "region", fieldTimestamp: "ts_ms", fieldSeq: "seq", fieldInterval: "interval_ms", fieldDraining: "draining",
+}
+
+// fieldIndex returns the index of key in fieldNames, or -1.
+func fieldIndex(key string) int {
+	for i, name := range fieldNames {
+		if key == name {
+			return i
+		}
+	}
+	return -1
+}
+
 // A Decoder decodes samples. It keeps its buffers between calls, so decoding
 // does not allocate once it is warm. A Decoder is not safe for concurrent
 // use: give each goroutine its own.
@@ -44,33 +74,15 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	// JSON is always reported as such, and the rules apply in one order
 	// whatever the order of the fields. A repeated field counts once, the
 	// last time, as encoding/json reads it.
-	var version, kind, ns, pod, ts, seq, interval, draining, node, region value
+	var f [numFields]value
 	var gauges valueKind
 	var tooManyGauges, badValue bool
 	ok := sc.object(func(key string) bool {
 		var ok bool
-		switch key {
-		case "v":
-			version, ok = sc.value(1)
-		case "kind":
-			kind, ok = sc.value(1)
-		case "namespace":
-			ns, ok = sc.value(1)
-		case "pod":
-			pod, ok = sc.value(1)
-		case "node":
-			node, ok = sc.value(1)
-		case "region":
-			region, ok = sc.value(1)
-		case "ts_ms":
-			ts, ok = sc.value(1)
-		case "seq":
-			seq, ok = sc.value(1)
-		case "interval_ms":
-			interval, ok = sc.value(1)
-		case "draining":
-			draining, ok = sc.value(1)
-		case "gauges":
+		switch i := fieldIndex(key); {
+		case i >= 0:
+			f[i], ok = sc.value(1)
+		case key == "gauges":
 			if sc.skipSpace() != '{' {
 				var v value
 				v, ok = sc.value(1)
@@ -99,6 +111,8 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 		}
 		return ok
 	})
+	version, kind, ns, pod, node, region := f[fieldVersion], f[fieldKind], f[fieldNamespace], f[fieldPod], f[fieldNode], f[fieldRegion]
+	ts, seq, interval, draining := f[fieldTimestamp], f[fieldSeq], f[fieldInterval], f[fieldDraining]
 	if !ok || !sc.end() {
 		return ReasonMalformed
 	}
