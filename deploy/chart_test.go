@@ -24,6 +24,16 @@ func TestChartDefaults(t *testing.T) {
 	if img := container(t, d).Image; img != "ghcr.io/rtcscale/rtcscale:0.1.0" {
 		t.Errorf("image %s, want the chart's appVersion", img)
 	}
+	// Forecasts on with the adapter's own defaults; warm restart off.
+	for _, a := range container(t, d).Args {
+		if strings.HasPrefix(a, "--forecast") || strings.HasPrefix(a, "--history") || strings.HasPrefix(a, "--warm-restart") {
+			t.Errorf("the defaults render %s; want the adapter's defaults", a)
+		}
+	}
+	off := get[*appsv1.Deployment](t, mustRender(t, `forecast: {enabled: false}`), "Deployment", namespace, name)
+	if v, ok := flagArgs(container(t, off).Args)["forecast"]; !ok || v != "false" {
+		t.Errorf("forecast.enabled=false: args %q lack --forecast=false", container(t, off).Args)
+	}
 }
 
 func TestChartAllOptions(t *testing.T) {
@@ -39,18 +49,26 @@ func TestChartAllOptions(t *testing.T) {
 	c := container(t, d)
 	args := flagArgs(c.Args)
 	for flag, want := range map[string]string{
-		"nats-url":       "tls://nats-0.nats:4222,tls://nats-1.nats:4222",
-		"subject-prefix": "tenant-a.load.v1",
-		"nats-creds":     "/etc/rtcscale/nats-auth/adapter.creds",
-		"nats-tls-ca":    "/etc/rtcscale/nats-tls/ca.pem",
-		"nats-tls-cert":  "/etc/rtcscale/nats-tls/tls.crt",
-		"nats-tls-key":   "/etc/rtcscale/nats-tls/tls.key",
-		"max-clock-skew": "2s",
-		"v":              "3",
+		"nats-url":              "tls://nats-0.nats:4222,tls://nats-1.nats:4222",
+		"subject-prefix":        "tenant-a.load.v1",
+		"nats-creds":            "/etc/rtcscale/nats-auth/adapter.creds",
+		"nats-tls-ca":           "/etc/rtcscale/nats-tls/ca.pem",
+		"nats-tls-cert":         "/etc/rtcscale/nats-tls/tls.crt",
+		"nats-tls-key":          "/etc/rtcscale/nats-tls/tls.key",
+		"max-clock-skew":        "2s",
+		"v":                     "3",
+		"forecast-gauges":       "calls,bitrate_out",
+		"forecast-lead":         "default=5m,voice/asterisk=learned",
+		"history-replicas":      "3",
+		"warm-restart-stream":   "RTCSCALE_LATEST",
+		"warm-restart-replicas": "3",
 	} {
 		if args[flag] != want {
 			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
 		}
+	}
+	if _, ok := args["warm-restart-memory"]; !ok {
+		t.Errorf("args %q lack --warm-restart-memory", c.Args)
 	}
 	secretVolumes := map[string]string{}
 	for _, v := range spec.Volumes {

@@ -28,6 +28,7 @@ components:
   - ../../components/no-external-metrics
   - ../../components/deletion-cost
   - ../../components/service-monitor
+  - ../../components/warm-restart
 `
 
 func TestKustomizeOverlays(t *testing.T) {
@@ -73,7 +74,7 @@ func TestHelmAndKustomizeInstallTheSameObjects(t *testing.T) {
 	}{
 		{"cert-manager", `tls: {mode: certManager}`, "overlays/cert-manager", ""},
 		{"keda", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}}`, "overlays/keda", ""},
-		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true}}`, "overlays/all", allComponents},
+		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true}, warmRestart: {stream: RTCSCALE_LATEST}}`, "overlays/all", allComponents},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra map[string]string
