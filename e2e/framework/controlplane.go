@@ -35,6 +35,9 @@ type Options struct {
 	// --horizontal-pod-autoscaler-downscale-stabilization (default 10s),
 	// the window HPAs without `behavior` use before scaling down.
 	HPADownscaleStabilization time.Duration
+	// HPATolerance is --horizontal-pod-autoscaler-tolerance (default 0.1,
+	// kube-controller-manager's own).
+	HPATolerance float64
 	// PodReadyAfter is how long the fake kubelet keeps a Running pod unready,
 	// like a container's start-up (default 0: Ready at once).
 	PodReadyAfter time.Duration
@@ -57,6 +60,10 @@ type ControlPlane struct {
 	Client kubernetes.Interface
 	// Kubelet is the fake kubelet's node.
 	Kubelet *Kubelet
+	// Options are those the control plane runs with, defaults filled in,
+	// so that a test can model the HPA controller's flags without
+	// repeating them.
+	Options Options
 
 	removeDir bool
 	procs     []*Process // in start order
@@ -75,7 +82,10 @@ func Start(ctx context.Context, bins Binaries, opts Options) (_ *ControlPlane, e
 	if opts.HPADownscaleStabilization == 0 {
 		opts.HPADownscaleStabilization = 10 * time.Second
 	}
-	cp := &ControlPlane{Dir: opts.Dir}
+	if opts.HPATolerance == 0 {
+		opts.HPATolerance = 0.1
+	}
+	cp := &ControlPlane{Dir: opts.Dir, Options: opts}
 	if cp.Dir == "" {
 		if cp.Dir, err = os.MkdirTemp("", "rtcscale-e2e-"); err != nil {
 			return nil, err
@@ -196,6 +206,7 @@ func Start(ctx context.Context, bins Binaries, opts Options) (_ *ControlPlane, e
 		"--root-ca-file="+pki.caFile,
 		"--horizontal-pod-autoscaler-sync-period="+opts.HPASyncPeriod.String(),
 		"--horizontal-pod-autoscaler-downscale-stabilization="+opts.HPADownscaleStabilization.String(),
+		"--horizontal-pod-autoscaler-tolerance="+strconv.FormatFloat(opts.HPATolerance, 'g', -1, 64),
 		"--leader-elect=false",
 	)
 	if err != nil {
