@@ -92,6 +92,7 @@ func (o diffOutcome) equal(p diffOutcome) bool {
 func TestDifferential(t *testing.T) {
 	t.Parallel()
 	e, ctx := env(t), testContext(t, scenarioTimeout)
+	start := time.Now()
 	o := e.Options
 	cfg := hpasim.Config{SyncPeriod: o.HPASyncPeriod, Tolerance: o.HPATolerance, DownscaleStabilization: o.HPADownscaleStabilization}
 
@@ -150,7 +151,7 @@ func TestDifferential(t *testing.T) {
 	if mismatch {
 		t.Fatalf("the simulation and kube-controller-manager disagree (config %+v):\n%sHPA: %s", cfg, b.String(), describeHPA(e, w.ns, w.name))
 	}
-	t.Logf("replicas per step, real and simulated (config %+v):\n%s", cfg, b.String())
+	t.Logf("replicas per step, real and simulated (config %+v), in %v:\n%s", cfg, time.Since(start).Round(time.Second), b.String())
 }
 
 // podMilli is the value each of n pods reports when the sidecars share a
