@@ -29,6 +29,9 @@ type diffStep struct {
 // diffOutcome is what one step did, in the real cluster or in the
 // simulation.
 type diffOutcome struct {
+	// from is the count the step started from (shown, not compared: the
+	// previous step compared it).
+	from int32
 	// path lists the replica counts the HPA set during the step, in order.
 	path []int32
 	// replicas is the count at the end of the step.
@@ -40,9 +43,9 @@ type diffOutcome struct {
 
 func (o diffOutcome) String() string {
 	s := fmt.Sprint(o.replicas)
-	if len(o.path) > 1 {
-		s = fmt.Sprint(o.path[0])
-		for _, r := range o.path[1:] {
+	if len(o.path) > 0 {
+		s = fmt.Sprint(o.from)
+		for _, r := range o.path {
 			s += fmt.Sprint("→", r)
 		}
 	}
@@ -175,7 +178,7 @@ func observedMilli(h *autoscalingv2.HorizontalPodAutoscaler) int64 {
 // did on the way.
 func realStep(ctx context.Context, t *testing.T, e *framework.Environment, ns, name string, replicas int32, s diffStep) (diffOutcome, error) {
 	t.Helper()
-	var out diffOutcome
+	out := diffOutcome{from: replicas}
 	last := replicas
 	h, err := framework.Until(ctx, e.Client.AutoscalingV2().HorizontalPodAutoscalers(ns), name, func(h *autoscalingv2.HorizontalPodAutoscaler) (bool, error) {
 		st := h.Status
@@ -239,7 +242,7 @@ func (s *diffSim) sync(load float64) (hpasim.Decision, error) {
 // step runs step st: one sync for a "first" step, else syncs until a whole
 // downscale window (and one more sync) passes without a change.
 func (s *diffSim) step(st diffStep) (diffOutcome, error) {
-	var out diffOutcome
+	out := diffOutcome{from: s.replicas}
 	quiet := int(s.cfg.DownscaleStabilization/s.cfg.SyncPeriod) + 1
 	for calm, n := 0, 0; calm <= quiet; n++ {
 		if n == 10*quiet {
