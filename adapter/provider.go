@@ -230,15 +230,12 @@ func (p *Provider) GetMetricBySelector(_ context.Context, namespace string, sele
 	items := make([]custom_metrics.MetricValue, len(values))
 	oldest := values[0].Time
 	for i, v := range values {
-		// Field by field: items is zeroed, and assigning a whole literal
-		// would also write (with GC write barriers) every empty field of
-		// these large structs; at 10k pods that is most of the cost.
-		it := &items[i]
-		it.DescribedObject.Kind, it.DescribedObject.APIVersion = "Pod", "v1"
-		it.DescribedObject.Namespace, it.DescribedObject.Name = namespace, v.Pod
-		it.Metric.Name, it.Metric.Selector = info.Metric, sel
-		it.Timestamp = metav1.NewTime(v.Time)
-		it.Value = quantity(v.Value)
+		items[i] = custom_metrics.MetricValue{
+			DescribedObject: custom_metrics.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: namespace, Name: v.Pod},
+			Metric:          custom_metrics.MetricIdentifier{Name: info.Metric, Selector: sel},
+			Timestamp:       metav1.NewTime(v.Time),
+			Value:           quantity(v.Value),
+		}
 		if v.Time.Before(oldest) {
 			oldest = v.Time
 		}
