@@ -35,17 +35,31 @@ const (
 	numFields
 )
 
-var fieldNames = [numFields]string{
-	fieldVersion: "v", fieldKind: "kind", fieldNamespace: "namespace", fieldPod: "pod", fieldNode: "node",
-	fieldRegion: "region", fieldTimestamp: "ts_ms", fieldSeq: "seq", fieldInterval: "interval_ms", fieldDraining: "draining",
-}
-
-// fieldIndex returns the index of key in fieldNames, or -1.
+// fieldIndex returns the field a top-level key names, or -1. A switch, not
+// a table scan: the compiler sorts the cases by length and content, which
+// costs a fraction of comparing the key with each name in turn.
 func fieldIndex(key string) int {
-	for i, name := range fieldNames {
-		if key == name {
-			return i
-		}
+	switch key {
+	case "v":
+		return fieldVersion
+	case "kind":
+		return fieldKind
+	case "namespace":
+		return fieldNamespace
+	case "pod":
+		return fieldPod
+	case "node":
+		return fieldNode
+	case "region":
+		return fieldRegion
+	case "ts_ms":
+		return fieldTimestamp
+	case "seq":
+		return fieldSeq
+	case "interval_ms":
+		return fieldInterval
+	case "draining":
+		return fieldDraining
 	}
 	return -1
 }
@@ -77,46 +91,31 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	var f [numFields]value
 	var gauges valueKind
 	var tooManyGauges, badValue bool
-	ok := sc.object(func(key string) bool {
-		var ok bool
+	more, ok := sc.open()
+	for ok && more {
+		var key string
+		if key, ok = sc.key(); !ok {
+			break
+		}
 		switch i := fieldIndex(key); {
 		case i >= 0:
 			f[i], ok = sc.value(1)
 		case key == "gauges":
-			if sc.skipSpace() != '{' {
-				var v value
-				v, ok = sc.value(1)
-				gauges = v.kind
-				break
-			}
-			gauges, s.Gauges, tooManyGauges, badValue = kindObject, d.gauges[:0], false, false
-			ok = sc.object(func(name string) bool {
-				v, ok := sc.value(2)
-				switch {
-				case !ok:
-					return false
-				case len(s.Gauges) == MaxGauges:
-					tooManyGauges = true
-					return true
-				}
-				f, ok := floatValue(v)
-				if !ok {
-					badValue = true
-				}
-				s.Gauges = append(s.Gauges, Gauge{Name: name, Value: f})
-				return true
-			})
+			gauges, tooManyGauges, badValue, ok = d.readGauges(s)
 		default:
 			_, ok = sc.value(1)
 		}
-		return ok
-	})
+		if ok {
+			more, ok = sc.next()
+		}
+	}
 	version, kind, ns, pod, node, region := f[fieldVersion], f[fieldKind], f[fieldNamespace], f[fieldPod], f[fieldNode], f[fieldRegion]
 	ts, seq, interval, draining := f[fieldTimestamp], f[fieldSeq], f[fieldInterval], f[fieldDraining]
 	if !ok || !sc.end() {
 		return ReasonMalformed
 	}
 
+	// The rules in validate's order; each is checked once.
 	if ver, ok := intValue(version); !ok || ver != Version {
 		return ReasonVersion
 	}
@@ -126,10 +125,10 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	if s.Kind = ParseKind(kind.text); s.Kind == KindUnknown {
 		return ReasonKind
 	}
-	if s.Namespace, ok = stringValue(ns); !ok {
+	if s.Namespace, ok = stringValue(ns); !ok || !IsDNSLabel(s.Namespace) {
 		return ReasonNamespace
 	}
-	if s.Pod, ok = stringValue(pod); !ok {
+	if s.Pod, ok = stringValue(pod); !ok || !IsDNSLabel(s.Pod) {
 		return ReasonPod
 	}
 	if node.kind != kindNone {
@@ -174,7 +173,38 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	case badValue:
 		return ReasonValue
 	}
-	return s.validate()
+	return s.validateGauges()
+}
+
+// readGauges reads the value of "gauges" into s.Gauges: an object of
+// numbers, of which the first MaxGauges are kept.
+func (d *Decoder) readGauges(s *Sample) (kind valueKind, tooMany, badValue, ok bool) {
+	sc := &d.sc
+	if sc.skipSpace() != '{' {
+		v, ok := sc.value(1)
+		return v.kind, false, false, ok
+	}
+	s.Gauges = d.gauges[:0]
+	more, ok := sc.open()
+	for ok && more {
+		var name string
+		var v value
+		if name, ok = sc.key(); !ok {
+			break
+		}
+		if v, ok = sc.value(2); !ok {
+			break
+		}
+		if len(s.Gauges) == MaxGauges {
+			tooMany = true
+		} else {
+			f, isNumber := floatValue(v)
+			badValue = badValue || !isNumber
+			s.Gauges = append(s.Gauges, Gauge{Name: name, Value: f})
+		}
+		more, ok = sc.next()
+	}
+	return kindObject, tooMany, badValue, ok
 }
 
 // validate applies the rules that hold for a sample however it was made.
@@ -194,6 +224,13 @@ func (s *Sample) validate() Reason {
 		return ReasonTimestamp
 	case s.Interval < MinInterval || s.Interval > MaxInterval:
 		return ReasonInterval
+	}
+	return s.validateGauges()
+}
+
+// validateGauges applies the rules on a sample's gauges.
+func (s *Sample) validateGauges() Reason {
+	switch {
 	case len(s.Gauges) == 0:
 		return ReasonNoGauges
 	case len(s.Gauges) > MaxGauges:
@@ -242,18 +279,66 @@ func uintValue(v value) (uint64, bool) {
 	return n, err == nil
 }
 
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// floatValue reads a number. Where both the number's digits and its power
+// of ten are exact in a float64 (the gauges sidecars write: 41, 6.56e+06,
+// 0.25), one multiplication or division rounds correctly (Clinger's fast
+// path, the one strconv takes first); the rest is left to strconv.
 func floatValue(v value) (float64, bool) {
 	if v.kind != kindNumber {
 		return 0, false
 	}
-	if n, ok := digitsValue(v.text); ok && n <= 1<<53 {
-		return float64(n), true // exact
+	if mant, exp, ok := decimal(v.text); ok && mant <= 1<<53 && exp >= -22 && exp <= 22 {
+		if exp < 0 {
+			return float64(mant) / exactPow10[-exp], true
+		}
+		return float64(mant) * exactPow10[exp], true
 	}
 	f, err := strconv.ParseFloat(v.text, 64)
 	return f, err == nil
 }
 
-// digitsValue is the fast path of the number readers for the common case:
+// decimal reads a number literal that the scanner has checked as
+// mant × 10^exp, if it has no sign and at most 18 significant digits (which
+// cannot overflow).
+func decimal(s string) (mant uint64, exp int, ok bool) {
+	i, digits := 0, 0
+	for ; i < len(s) && s[i]-'0' < 10; i++ {
+		mant = mant*10 + uint64(s[i]-'0')
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for ; i < len(s) && s[i]-'0' < 10; i++ {
+			mant = mant*10 + uint64(s[i]-'0')
+			digits++
+		}
+		exp = start - i
+	}
+	if i < len(s) && s[i]|0x20 == 'e' {
+		i++
+		neg := i < len(s) && s[i] == '-'
+		if i < len(s) && (s[i] == '+' || neg) {
+			i++
+		}
+		e := 0
+		for ; i < len(s) && s[i]-'0' < 10; i++ {
+			e = min(e*10+int(s[i]-'0'), 1<<20) // far past any exact power
+		}
+		if neg {
+			e = -e
+		}
+		exp += e
+	}
+	// A sign stops the first loop at once and is left to strconv.
+	return mant, exp, i == len(s) && digits <= 18
+}
+
+// digitsValue is the fast path of the integer readers for the common case:
 // up to 18 decimal digits, which cannot overflow. Anything else (a sign, a
 // fraction, an exponent, a longer number) is left to strconv.
 func digitsValue(s string) (uint64, bool) {
@@ -291,8 +376,11 @@ func ValidGaugeName(name string) bool {
 			return false
 		}
 	}
+	last := name[len(name)-1]
 	for _, suf := range reservedSuffixes {
-		if strings.HasSuffix(name, suf) {
+		// The last byte first: it settles almost every name without a
+		// comparison of the whole suffix.
+		if last == suf[len(suf)-1] && strings.HasSuffix(name, suf) {
 			return false
 		}
 	}

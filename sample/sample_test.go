@@ -2,6 +2,8 @@ package sample
 
 import (
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +177,51 @@ func TestDecodeDoesNotAllocate(t *testing.T) {
 	d.Decode(b, &s)
 	if n := testing.AllocsPerRun(100, func() { d.Decode(b, &s) }); n != 0 {
 		t.Fatalf("Decode allocates %v times per sample", n)
+	}
+}
+
+// TestNumbersReadAsStrconvReadsThem covers the decoder's own number reading
+// at the edges of its exact fast path (18 digits, 2^53, 10^±22) and past
+// them, where strconv takes over: every gauge value and integer field must
+// be what strconv makes of the literal.
+func TestNumbersReadAsStrconvReadsThem(t *testing.T) {
+	for _, lit := range []string{
+		"0", "0.0", "0e0", "1", "41", "6.56e+06", "6.56E6", "0.375", "0.1", "0.3", "1.5e-22", "3e-23",
+		"9007199254740992", "9007199254740993", "123456789012345678", "1234567890123456789",
+		"1e22", "1e23", "4.5e15", "999999999999999.9", "0.000000000000000000001", "100e-2",
+		"12345678901234567890123", "1e-400", "2.2250738585072014e-308", "1e15", "1000000000000000.5",
+	} {
+		data := []byte(`{"v":1,"kind":"jvb","namespace":"a","pod":"b","ts_ms":1,"interval_ms":100,"gauges":{"g":` + lit + `}}`)
+		want, err := strconv.ParseFloat(lit, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			t.Fatal(err)
+		}
+		var d Decoder
+		var s Sample
+		r := d.Decode(data, &s)
+		if want > maxValue {
+			if r != ReasonValue {
+				t.Errorf("%s: %s, want %s", lit, r, ReasonValue)
+			}
+			continue
+		}
+		if r != Accepted || s.Gauges[0].Value != want {
+			t.Errorf("%s: %s %v, strconv reads %v", lit, r, s.Gauges, want)
+		}
+	}
+	for lit, want := range map[string]Reason{
+		"1763778245123": Accepted, "017": ReasonMalformed, "1.0": ReasonTimestamp, "1e3": ReasonTimestamp,
+		"-5": ReasonTimestamp, "253402300799999": Accepted, "253402300800000": ReasonTimestamp,
+		"99999999999999999999": ReasonTimestamp,
+	} {
+		data := []byte(`{"v":1,"kind":"jvb","namespace":"a","pod":"b","ts_ms":` + lit + `,"interval_ms":100,"gauges":{"g":1}}`)
+		var d Decoder
+		var s Sample
+		if r := d.Decode(data, &s); r != want {
+			t.Errorf("ts_ms %s: %s, want %s", lit, r, want)
+		} else if want, _ := strconv.ParseInt(lit, 10, 64); r == Accepted && s.Time.UnixMilli() != want {
+			t.Errorf("ts_ms %s read as %d", lit, s.Time.UnixMilli())
+		}
 	}
 }
 

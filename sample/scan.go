@@ -66,7 +66,8 @@ func (s *scanner) reset(data []byte) {
 func (s *scanner) skipSpace() byte {
 	data, i := s.data, s.pos
 	for ; i < len(data); i++ {
-		if c := data[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+		// Most calls stop at once: every JSON space is at most ' '.
+		if c := data[i]; c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			s.pos = i
 			return c
 		}
@@ -89,34 +90,54 @@ func (s *scanner) end() bool {
 	return s.skipSpace() == 0 && s.pos == len(s.data)
 }
 
-// object reads an object, calling member with each key; member must read
-// the member's value.
-func (s *scanner) object(member func(key string) bool) bool {
+// An object is read as open, then for each member key, the member's value,
+// and next; the loops that read them need no callback.
+
+// open reads an object's '{'; more is false for an empty object.
+func (s *scanner) open() (more, ok bool) {
 	if !s.consume('{') {
-		return false
+		return false, false
 	}
 	if s.skipSpace() == '}' {
 		s.pos++
-		return true
+		return false, true
 	}
-	for {
-		if s.skipSpace() != '"' {
-			return false
-		}
-		key, ok := s.str()
-		if !ok || !s.consume(':') || !member(key) {
-			return false
-		}
-		switch s.skipSpace() {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return true
-		default:
-			return false
+	return true, true
+}
+
+// key reads a member's key and the colon after it.
+func (s *scanner) key() (string, bool) {
+	if s.skipSpace() != '"' {
+		return "", false
+	}
+	k, ok := s.str()
+	return k, ok && s.consume(':')
+}
+
+// next reads what follows a member's value: ',' (more members) or '}'.
+func (s *scanner) next() (more, ok bool) {
+	switch s.skipSpace() {
+	case ',':
+		s.pos++
+		return true, true
+	case '}':
+		s.pos++
+		return false, true
+	}
+	return false, false
+}
+
+// skipObject checks an object and its members' values at depth.
+func (s *scanner) skipObject(depth int) bool {
+	more, ok := s.open()
+	for ok && more {
+		if _, ok = s.key(); ok {
+			if _, ok = s.value(depth); ok {
+				more, ok = s.next()
+			}
 		}
 	}
+	return ok
 }
 
 // value reads any value; objects and arrays are checked and skipped.
@@ -124,10 +145,10 @@ func (s *scanner) value(depth int) (value, bool) {
 	switch c := s.skipSpace(); {
 	case c == '"':
 		text, ok := s.str()
-		return value{kindString, text}, ok
+		return value{kind: kindString, text: text}, ok
 	case c == '-' || c >= '0' && c <= '9':
 		text, ok := s.number()
-		return value{kindNumber, text}, ok
+		return value{kind: kindNumber, text: text}, ok
 	case c == 't':
 		return value{kind: kindTrue}, s.literal("true")
 	case c == 'f':
@@ -137,10 +158,7 @@ func (s *scanner) value(depth int) (value, bool) {
 	case depth >= maxDepth:
 		return value{}, false
 	case c == '{':
-		return value{kind: kindObject}, s.object(func(string) bool {
-			_, ok := s.value(depth + 1)
-			return ok
-		})
+		return value{kind: kindObject}, s.skipObject(depth + 1)
 	case c == '[':
 		return value{kind: kindArray}, s.array(depth + 1)
 	}
