@@ -29,7 +29,7 @@ if ((${#need[@]})); then
   fi
 fi
 
-echo "== gofmt, go vet"
+echo "== gofmt, go vet (at ${SECONDS}s)"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change: $unformatted" >&2
@@ -41,11 +41,11 @@ go vet ./...
 # Build it first, or find it in $RTCSCALE_E2E_CACHE, so that a first run's
 # build does not count against go test's -timeout.
 if [ "${RTCSCALE_E2E:-}" != 0 ]; then
-  echo "== e2e control plane binaries (built once, then cached)"
+  echo "== e2e control plane binaries, built once, then cached (at ${SECONDS}s)"
   go run ./e2e/cmd/controlplane -build-only
 fi
 
-echo "== go test -race ./..."
+echo "== go test -race ./... (at ${SECONDS}s)"
 go test -race -count=1 -timeout 60m ./...
 
 # Fuzz every target for a bounded number of executions; a crasher fails the
@@ -54,11 +54,11 @@ go test -race -count=1 -timeout 60m ./...
 # -fuzztime deadline as a failure ("context deadline exceeded", no crasher;
 # golang/go#75804, fixed in go1.27), which a count never arms.
 fuzztime=${FUZZTIME:-20000x}
-echo "== fuzzing each target for -fuzztime $fuzztime"
+echo "== fuzzing each target for -fuzztime $fuzztime (at ${SECONDS}s)"
 for pkg in $(go list ./...); do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "-- $pkg $target"
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
   done
 done
-echo "== all tests passed"
+echo "== all tests passed (${SECONDS}s in all)"
