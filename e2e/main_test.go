@@ -102,7 +102,7 @@ func waitForInterrupt() {
 
 // env returns the shared environment, or ends the test: skipped when
 // RTCSCALE_E2E=0, failed when setting it up failed.
-func env(t *testing.T) *framework.Environment {
+func env(t testing.TB) *framework.Environment {
 	t.Helper()
 	if os.Getenv("RTCSCALE_E2E") == "0" {
 		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
