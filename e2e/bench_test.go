@@ -111,12 +111,16 @@ func benchPods(ctx context.Context, b *testing.B, client kubernetes.Interface, e
 		_ = client.CoreV1().Pods(ns).DeleteCollection(bg, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}, metav1.ListOptions{})
 		_ = client.CoreV1().Namespaces().Delete(bg, ns, metav1.DeleteOptions{})
 	})
-	names := make(chan string)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("asterisk-6f9c8d7b5-%05d", i)
+	}
+	todo := make(chan string)
 	errs := make(chan error, 1)
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			for name := range names {
+			for name := range todo {
 				pod := &corev1.Pod{
 					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "asterisk"}},
 					Spec: corev1.PodSpec{NodeName: "bench-node",
@@ -131,10 +135,10 @@ func benchPods(ctx context.Context, b *testing.B, client kubernetes.Interface, e
 			}
 		})
 	}
-	for i := range n {
-		names <- fmt.Sprintf("asterisk-6f9c8d7b5-%05d", i)
+	for _, name := range names {
+		todo <- name
 	}
-	close(names)
+	close(todo)
 	wg.Wait()
 	select {
 	case err := <-errs:
@@ -142,8 +146,8 @@ func benchPods(ctx context.Context, b *testing.B, client kubernetes.Interface, e
 	default:
 	}
 	var buf []byte
-	for i := range n {
-		smp := sample.Sample{Kind: sample.KindAsterisk, Namespace: ns, Pod: fmt.Sprintf("asterisk-6f9c8d7b5-%05d", i),
+	for _, name := range names {
+		smp := sample.Sample{Kind: sample.KindAsterisk, Namespace: ns, Pod: name,
 			Time: time.Now(), Interval: sample.MaxInterval, Gauges: []sample.Gauge{{Name: sample.GaugeCalls, Value: 41}}}
 		if err := framework.Publish(e.Conn, sample.DefaultSubjectPrefix, &smp, &buf); err != nil {
 			b.Fatal(err)

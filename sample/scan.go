@@ -145,10 +145,10 @@ func (s *scanner) value(depth int) (value, bool) {
 	switch c := s.skipSpace(); {
 	case c == '"':
 		text, ok := s.str()
-		return value{kind: kindString, text: text}, ok
+		return value{kindString, text}, ok
 	case c == '-' || c >= '0' && c <= '9':
 		text, ok := s.number()
-		return value{kind: kindNumber, text: text}, ok
+		return value{kindNumber, text}, ok
 	case c == 't':
 		return value{kind: kindTrue}, s.literal("true")
 	case c == 'f':
