@@ -8,13 +8,12 @@ import (
 	"github.com/rtcscale/rtcscale/trace"
 )
 
-// readShared reads a shared trace at its native step, skipping the test
-// when the shared traces are absent.
+// readShared reads a trace of testdata/traces at its native step.
 func readShared(t testing.TB, name string) ([]float64, trace.Series) {
 	t.Helper()
-	s, err := trace.ReadFile(filepath.Join(trace.SharedDir(), name))
+	s, err := trace.ReadFile(filepath.Join(trace.Dir(), name))
 	if err != nil {
-		t.Skipf("shared trace %s unavailable (../shared/traces beside the repository): %v", name, err)
+		t.Fatalf("trace %s unavailable (testdata/traces at the repository's root): %v", name, err)
 	}
 	y, err := s.Resample(s.Step())
 	if err != nil {

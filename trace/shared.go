@@ -6,13 +6,14 @@ import (
 	"runtime"
 )
 
-// SharedDir is where the project's shared load traces live: $RTCSCALE_TRACES
-// if set, else ../shared/traces beside the repository's root. Tests use it
-// and skip when it holds nothing.
-func SharedDir() string {
+// Dir is where the load traces the tests and benchmarks read live:
+// $RTCSCALE_TRACES if set, else testdata/traces at the repository's root,
+// which holds them with their sources and licences so that a lone clone
+// runs every test.
+func Dir() string {
 	if d := os.Getenv("RTCSCALE_TRACES"); d != "" {
 		return d
 	}
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "shared", "traces")
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "traces")
 }

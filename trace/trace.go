@@ -1,5 +1,5 @@
 // Package trace reads load traces: CSV files of (timestamp, value) rows such
-// as the ones under ../shared/traces, and puts them on a regular time grid so
+// as the ones under testdata/traces, and puts them on a regular time grid so
 // that the predictor and the what-if replay can treat them as a series of
 // equally spaced samples.
 package trace

@@ -81,12 +81,12 @@ func TestScaleToPeak(t *testing.T) {
 	}
 }
 
-// TestSharedTraces reads every shared trace; they are the inputs of the
+// TestSharedTraces reads every trace of testdata/traces; they are the inputs of the
 // predictor's and the replay's own tests.
 func TestSharedTraces(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(SharedDir(), "*.csv"))
+	files, _ := filepath.Glob(filepath.Join(Dir(), "*.csv"))
 	if len(files) == 0 {
-		t.Skipf("no shared traces at %s (../shared/traces beside the repository)", SharedDir())
+		t.Fatalf("no traces at %s (testdata/traces at the repository's root)", Dir())
 	}
 	for _, f := range files {
 		s, err := ReadFile(f)
@@ -101,7 +101,7 @@ func TestSharedTraces(t *testing.T) {
 
 func TestSharedDirEnv(t *testing.T) {
 	t.Setenv("RTCSCALE_TRACES", os.TempDir())
-	if SharedDir() != os.TempDir() {
+	if Dir() != os.TempDir() {
 		t.Fatal("RTCSCALE_TRACES ignored")
 	}
 }

@@ -322,11 +322,11 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// nycTaxi is the shared trace scaled to a 5000-call peak at 15 s steps.
+// nycTaxi is the NYC taxi trace scaled to a 5000-call peak at 15 s steps.
 func nycTaxi(tb testing.TB) Config {
-	s, err := trace.ReadFile(filepath.Join(trace.SharedDir(), "nyc_taxi.csv"))
+	s, err := trace.ReadFile(filepath.Join(trace.Dir(), "nyc_taxi.csv"))
 	if err != nil {
-		tb.Skipf("no shared trace nyc_taxi.csv (%v)", err)
+		tb.Fatalf("no trace nyc_taxi.csv in testdata/traces (%v)", err)
 	}
 	d, err := s.ScaleToPeak(5000).Resample(step)
 	if err != nil {

@@ -194,16 +194,16 @@ func TestWhatifRejects(t *testing.T) {
 	}
 }
 
-// TestWhatifNYCTaxi runs the command of docs/whatif.md on the shared trace,
+// TestWhatifNYCTaxi runs the command of docs/whatif.md on the NYC taxi trace,
 // with the seasonal test double standing in for the predictor. Set
 // RTCSCALE_WHATIF_OUT to keep its outputs.
 func TestWhatifNYCTaxi(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays seven months three times")
 	}
-	path := filepath.Join(trace.SharedDir(), "nyc_taxi.csv")
+	path := filepath.Join(trace.Dir(), "nyc_taxi.csv")
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("no shared trace: %v", err)
+		t.Fatalf("no trace in testdata/traces: %v", err)
 	}
 	withSeasonal(t)
 	out := os.Getenv("RTCSCALE_WHATIF_OUT")
