@@ -23,7 +23,7 @@ spec:
   metrics:
   - type: External
     external:
-      metric: {name: rtcscale_calls}
+      metric: {name: calls}
       target: {type: AverageValue, averageValue: "100"}
 `))
 	if err != nil {

@@ -29,6 +29,6 @@ func BenchmarkServe(b *testing.B) {
 	p := Fit(h, Options{Lead: 15 * time.Minute})
 	b.ReportAllocs()
 	for b.Loop() {
-		p.Serve(monday, 15*time.Minute, 10)
+		p.Serve(monday, 10)
 	}
 }

@@ -146,13 +146,12 @@ func (l *Live) Forecast(namespace string, w collector.Workload, gauge string, cu
 	s := l.series[seriesID{namespace, w, gauge}]
 	l.mu.RUnlock()
 	var p *Predictor
-	var lead time.Duration
 	if s != nil {
 		s.mu.Lock()
-		p, lead = s.pred, s.lead
+		p = s.pred
 		s.mu.Unlock()
 	}
-	return p.Serve(l.cfg.Now(), lead, current), true
+	return p.Serve(l.cfg.Now(), current), true
 }
 
 // SeriesKey is the key of a workload's gauge in the JetStream store:

@@ -43,7 +43,7 @@ type liveCollector struct{ l *Live }
 
 var (
 	gaugeLabels    = []string{"namespace", "workload_kind", "workload", "gauge"}
-	forecastDesc   = prometheus.NewDesc("rtcscale_forecast", "The forecast metric (<gauge>_forecast) as of the last recorded value of the workload's gauge: max(value, highest upper forecast over the lead).", gaugeLabels, nil)
+	forecastDesc   = prometheus.NewDesc("rtcscale_forecast", "The forecast metric (<gauge>_forecast) as of the last recorded value of the workload's gauge: max(value, its level plus what the same time of past days adds over the lead).", gaugeLabels, nil)
 	leadDesc       = prometheus.NewDesc("rtcscale_forecast_lead_seconds", "How far ahead the workload's forecast looks.", gaugeLabels[:3], nil)
 	modelDesc      = prometheus.NewDesc("rtcscale_predictor_model_info", "The model of the workload's gauge's predictor (reactive: none yet, or no pattern).", append(gaugeLabels, "model"), nil)
 	pointsDesc     = prometheus.NewDesc("rtcscale_history_points", "Steps of the workload's gauge's history that hold a value.", gaugeLabels, nil)
@@ -79,7 +79,7 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 		if at.IsZero() || now.Sub(at) > fresh {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(forecastDesc, prometheus.GaugeValue, p.Serve(now, lead, cur), lv...)
+		ch <- prometheus.MustNewConstMetric(forecastDesc, prometheus.GaugeValue, p.Serve(now, cur), lv...)
 		if w := (seriesID{namespace: s.id.namespace, workload: s.id.workload}); !leads[w] {
 			leads[w] = true
 			ch <- prometheus.MustNewConstMetric(leadDesc, prometheus.GaugeValue, lead.Seconds(), lv[:3]...)

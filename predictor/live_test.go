@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -410,29 +411,42 @@ func TestSeriesKeys(t *testing.T) {
 	}
 }
 
+// TestRollingLearnsAsItGoes forecasts five days of a daily ramp: nothing
+// on the first day (too little history), then the ramp ahead of time, each
+// forecast from the data before it only.
 func TestRollingLearnsAsItGoes(t *testing.T) {
-	r := NewRolling(time.Minute, 24*time.Hour, Options{})
 	start := time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC)
 	lead := 5 * time.Minute
-	var before, ahead float64
-	for at := start; at.Before(start.Add(5*24*time.Hour - 2*time.Minute)); at = at.Add(time.Minute) {
-		r.Observe(at, ramp(at))
-		v := r.Forecast(at, lead)
-		if at.Before(start.Add(3*24*time.Hour)) && v != 0 {
-			t.Fatalf("%s: forecast %v with under 3 days of history", at, v)
-		}
-		switch {
-		case at.Equal(start.Add(4*24*time.Hour + 7*time.Hour + 45*time.Minute)):
-			before = v
-		case at.Equal(start.Add(4*24*time.Hour + 7*time.Hour + 58*time.Minute)):
-			ahead = v
+	y := make([]float64, 5*24*60-2)
+	for k := range y {
+		y[k] = ramp(start.Add(time.Duration(k) * time.Minute))
+	}
+	f, err := Rolling{}.Forecast(context.Background(), start, time.Minute, y, lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 24 * 60 {
+		if !math.IsNaN(f[k]) {
+			t.Fatalf("%s: forecast %v with under a day of history", start.Add(time.Duration(k)*time.Minute), f[k])
 		}
 	}
-	if r.Fits() != 5 {
-		t.Fatalf("%d fits in 5 days, want one a day", r.Fits())
-	}
+	before, ahead := f[4*24*60+7*60+45], f[4*24*60+7*60+58]
 	if before > 1.25*20 || ahead < 32 {
 		t.Fatalf("forecast %v at 07:45, %v at 07:58; want about 20, then the 32 of 08:02", before, ahead)
+	}
+	// Causal: changing the future changes no forecast before it.
+	z := slices.Clone(y)
+	for k := 4*24*60 + 8*60; k < len(z); k++ {
+		z[k] *= 3
+	}
+	g, err := Rolling{}.Forecast(context.Background(), start, time.Minute, z, lead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 4*24*60 + 8*60 {
+		if f[k] != g[k] && !(math.IsNaN(f[k]) && math.IsNaN(g[k])) {
+			t.Fatalf("slot %d: forecast %v became %v when only later load changed", k, f[k], g[k])
+		}
 	}
 }
 

@@ -1,49 +1,87 @@
 package predictor
 
-import "time"
+import (
+	"context"
+	"math"
+	"time"
+)
 
-// Rolling is a predictor that learns as a replay goes: Observe adds the
-// load to its history, and Forecast refits it, on the data observed so
-// far only, whenever the last fit is older than the refit period. It is
-// what `rtcscale whatif` runs in predictive mode (it satisfies
-// whatif.Forecaster). It is not safe for concurrent use.
+// Rolling forecasts a whole load series as the adapter would have lived
+// it: every Refit it fits the forecast on the series up to then, as a live
+// history of 5 weeks holds it (the periodicity is detected again once a
+// day), and it serves each slot from the latest fit, its level read from
+// the series up to that slot. It is what `rtcscale whatif` runs in
+// predictive mode. A fit costs the slots it serves, so a replay of months
+// takes seconds, whatever the refit period.
 type Rolling struct {
-	h      *History
-	p      *Predictor
-	opts   Options
-	refit  time.Duration
-	fitted time.Time
-	fits   int
+	// Refit is how often the forecast is refitted. Default 15m, as the
+	// live adapter does.
+	Refit time.Duration
+	// Options tune the fits; Lead is the one Forecast is asked for.
+	Options Options
 }
 
-// NewRolling returns a Rolling predictor whose history has the given step
-// and holds 5 weeks. It refits every refit period; a fit's Validity is
-// raised above that period, so that it serves until the next one, and its
-// Lead is the one Forecast is asked for.
-func NewRolling(step time.Duration, refit time.Duration, opts Options) *Rolling {
-	if opts.Validity < refit+time.Hour {
-		opts.Validity = refit + time.Hour
+// Forecast returns, for each slot k of y (y[k] the load at start + k×step),
+// the forecast of the highest load over [t_k, t_k+lead] that Serve
+// publishes before its max with the current load, from y[:k+1] alone; NaN
+// where the predictor has none (under a day of history, or no periodicity
+// in 3 days or more).
+func (r Rolling) Forecast(ctx context.Context, start time.Time, step time.Duration, y []float64, lead time.Duration) ([]float64, error) {
+	if err := checkStep(step); err != nil {
+		return nil, err
 	}
-	return &Rolling{h: NewHistory(step, max(1, int(5*7*24*time.Hour/step))), opts: opts, refit: refit}
-}
-
-// Observe records the load v measured at t. A value the history refuses (a
-// negative or non-finite one, an older slot than it holds) is left out.
-func (r *Rolling) Observe(t time.Time, v float64) { _ = r.h.Add(t, v) }
-
-// Forecast returns the highest upper forecast of the load over [now,
-// now+lead], bounded as Serve bounds it, or 0 while the predictor has none
-// (too little history, no pattern): the forecast metric is then the
-// current load.
-func (r *Rolling) Forecast(now time.Time, lead time.Duration) float64 {
-	if r.fits == 0 || now.Sub(r.fitted) >= r.refit {
-		opts := r.opts
-		opts.Lead = lead
-		r.p, r.fitted = Fit(r.h, opts), now
-		r.fits++
+	opts := r.Options.withDefaults()
+	refit := max(1, int(r.Refit/step))
+	if r.Refit <= 0 {
+		refit = max(1, int(15*time.Minute/step))
 	}
-	return r.p.Serve(now, lead, 0)
+	s := seasonsOf(step)
+	keep := max(1, int(5*7*24*time.Hour/step))
+	a := newAnalogSeries(y, max(1, int(lead/step)), max(1, int(analogLevel/step)))
+	// The highest value of each day, for the bound on a forecast: twice the
+	// highest of the history's 5 weeks.
+	dayMax := make([]float64, len(y)/s.day+1)
+	for i, v := range y {
+		if v > dayMax[i/s.day] {
+			dayMax[i/s.day] = v
+		}
+	}
+	out := make([]float64, len(y))
+	var per Periodicity
+	var buf []float64
+	for f := 0; f < len(y); f += refit {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		lo := max(0, f+1-keep)
+		if f == 0 || f/s.day != (f-refit)/s.day {
+			per = DetectPeriodicity(y[lo:f+1], step)
+		}
+		end := min(len(y), f+refit)
+		p, ok := planFor(per, f+1-lo, s, a.lead)
+		var typ float64
+		if ok {
+			typ, buf = a.typical(f, s.day, buf)
+		}
+		if !ok || math.IsNaN(typ) || (per == None && f+1-lo >= 3*s.day) {
+			for k := f; k < end; k++ {
+				out[k] = math.NaN()
+			}
+			continue
+		}
+		limit := 0.0
+		for d := lo / s.day; d < f/s.day; d++ {
+			limit = math.Max(limit, dayMax[d])
+		}
+		for _, v := range y[max(lo, f/s.day*s.day) : f+1] {
+			limit = math.Max(limit, v) // NaN compares false: skipped
+		}
+		limit *= opts.MaxMultiple
+		for k := f; k < end; k++ {
+			var e float64
+			e, buf = a.excess(k, f, lo, p, typ, buf)
+			out[k] = math.Min(a.level(k)+e, limit) // NaN when k has no analog
+		}
+	}
+	return out, nil
 }
-
-// Fits is how many times Forecast has fitted.
-func (r *Rolling) Fits() int { return r.fits }

@@ -309,3 +309,39 @@ func band(m model, c corr, o *observed, from int, hs []int, q float64) []float64
 	}
 	return out
 }
+
+// trial is the model selection as of slot end of a series: the periodicity
+// of y[:end], its cleaned copy (cleaning is causal, so yc[:end] depends on
+// y[:end] only, and the backtest can run models along the rest), and the
+// candidates scored over the validation window [split, end).
+type trial struct {
+	per   Periodicity
+	split int
+	o     *observed // y[:end]
+	yc    []float64 // all of y, cleaned
+	sel   *selection
+}
+
+func newTrial(y []float64, end int, step time.Duration, hs []int, opts Options) *trial {
+	per := DetectPeriodicity(y[:end], step)
+	if per == None {
+		return nil
+	}
+	s := seasonsOf(step)
+	split := end - min(max(end/4, s.day), s.week)
+	tr := &trial{per: per, split: split, o: newObserved(y[:end])}
+	tr.yc = cleanFor(y, per, s, split)
+	tr.sel = validate(candidates(per, s, split), tr.o, tr.yc[:end], split, hs, step, opts.UnderCost)
+	return tr
+}
+
+// cleanFor cleans y against its longest season.
+func cleanFor(y []float64, per Periodicity, s seasons, scaleEnd int) []float64 {
+	switch per {
+	case Weekly:
+		return clean(y, s.week, weeksBack, s, scaleEnd)
+	case Daily:
+		return clean(y, s.day, daysBack, s, scaleEnd)
+	}
+	return clean(y, 0, 0, s, scaleEnd)
+}

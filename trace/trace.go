@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,6 +177,34 @@ func (s Series) ScaleToPeak(peak float64) Series {
 		out[i] = p
 		if m > 0 {
 			out[i].V = p.V * peak / m
+		}
+	}
+	return out
+}
+
+// ScaleToP99 returns a copy of s clipped at clip times its 99th percentile
+// and multiplied so that the percentile is p99: a trace's rare spikes then
+// stand at most clip times above its ordinary peaks, whatever its units.
+// The percentile interpolates linearly between ranks (as numpy's default
+// does); a trace whose percentile is 0 stays as it is.
+func (s Series) ScaleToP99(p99, clip float64) Series {
+	vs := make([]float64, len(s))
+	for i, p := range s {
+		vs[i] = p.V
+	}
+	slices.Sort(vs)
+	q := 0.0
+	if n := len(vs); n > 0 {
+		pos := 0.99 * float64(n-1)
+		lo := int(pos)
+		hi := min(lo+1, n-1)
+		q = vs[lo] + (vs[hi]-vs[lo])*(pos-float64(lo))
+	}
+	out := make(Series, len(s))
+	for i, p := range s {
+		out[i] = p
+		if q > 0 {
+			out[i].V = min(p.V, clip*q) * p99 / q
 		}
 	}
 	return out

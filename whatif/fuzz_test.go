@@ -1,6 +1,7 @@
 package whatif
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -8,21 +9,21 @@ import (
 // FuzzParseSweep: a sweep parses into a known setting and non-empty,
 // trimmed values, or is an error.
 func FuzzParseSweep(f *testing.F) {
-	for _, s := range []string{"target=70,80,90", "stabilization=0s, 5m,15m", "lead=", "=1", "target=1,,2"} {
+	for _, s := range []string{"target=70,80,90", "stabilization=0s, 5m,15m", "lead=", "=1", "target=1,,2", "target=50,55,...,115", "lead=1m,2m,...,10m", "forecast-target=1e3"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		setting, values, err := ParseSweep(s)
+		sw, err := ParseSweep(s)
 		if err != nil {
 			return
 		}
-		if setting != SweepTarget && setting != SweepLead && setting != SweepStabilization {
-			t.Fatalf("%q: setting %q", s, setting)
+		if !slices.Contains(sweepSettings, sw.Setting) {
+			t.Fatalf("%q: setting %q", s, sw.Setting)
 		}
-		if len(values) == 0 {
-			t.Fatalf("%q: no values", s)
+		if len(sw.Values) == 0 || len(sw.Values) > maxSweepValues {
+			t.Fatalf("%q: %d values", s, len(sw.Values))
 		}
-		for _, v := range values {
+		for _, v := range sw.Values {
 			if v == "" || strings.TrimSpace(v) != v || strings.Contains(v, ",") {
 				t.Fatalf("%q: value %q", s, v)
 			}

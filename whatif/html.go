@@ -12,19 +12,22 @@ type Figure struct {
 	PNG     []byte
 }
 
-// Report is everything the HTML report shows.
-type Report struct {
+// Page is everything the HTML report shows.
+type Page struct {
 	Title   string
 	Command string
 	// Params are the replay's settings, in display order.
 	Params [][2]string
-	Rows   []Row
-	Oracle *Result
+	// Warnings and Verdict come first: what the operator should know.
+	Warnings []string
+	Verdict  string
+	Rows     []Row
+	Oracle   *Result
 	// Sweep, if set, is the sweep's comparison.
 	Sweep   []Row
 	Figures []Figure
-	// CSV is the name of the timeline file, linked from the report.
-	CSV string
+	// Files are the other outputs, linked from the report.
+	Files []string
 }
 
 type htmlTable struct {
@@ -61,6 +64,8 @@ th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: right; }
 th { background: #eee; }
 td.mode, td.setting { text-align: left; font-weight: bold; }
 code { background: #f4f4f4; padding: 0.1em 0.3em; }
+#warnings li { color: #8a4b00; }
+#verdict { font-size: 1.1em; max-width: 60em; }
 figure { margin: 1.5em 0; }
 img { max-width: 100%; border: 1px solid #ddd; }
 </style>
@@ -68,6 +73,8 @@ img { max-width: 100%; border: 1px solid #ddd; }
 <body>
 <h1>{{.Title}}</h1>
 {{with .Command}}<p>Command: <code>{{.}}</code></p>{{end}}
+{{with .Warnings}}<ul id="warnings">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
+{{with .Verdict}}<p id="verdict"><strong>{{.}}</strong></p>{{end}}
 {{with .Params}}<table id="params">{{range .}}<tr><th>{{index . 0}}</th><td style="text-align:left">{{index . 1}}</td></tr>{{end}}</table>{{end}}
 <h2>Modes</h2>
 {{define "table"}}<table class="modes"><tr>{{if .Settings}}<th>setting</th>{{end}}<th>mode</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
@@ -81,7 +88,7 @@ capacity was below the offered load, "call-min short" that gap integrated, "wors
 {{with .SweepTable}}<h2>Sweep</h2><div id="sweep">{{template "table" .}}</div>{{end}}
 {{range .Images}}<figure><img src="{{.Data}}" alt="{{.Caption}}"><figcaption>{{.Caption}}</figcaption></figure>
 {{end}}
-{{with .CSV}}<p>Timeline: <a href="{{.}}">{{.}}</a></p>{{end}}
+{{with .Files}}<p>Files: {{range .}}<a href="{{.}}">{{.}}</a> {{end}}</p>{{end}}
 <p id="images">images not checked</p>
 <script>
 window.addEventListener("load", function () {
@@ -95,16 +102,16 @@ window.addEventListener("load", function () {
 `))
 
 // WriteHTML writes r as one self-contained HTML page, its plots embedded.
-func WriteHTML(w io.Writer, r Report) error {
+func WriteHTML(w io.Writer, r Page) error {
 	type image struct {
 		Caption string
 		Data    template.URL
 	}
 	data := struct {
-		Report
+		Page
 		Main, SweepTable *htmlTable
 		Images           []image
-	}{Report: r, Main: table(r.Rows, r.Oracle), SweepTable: table(r.Sweep, r.Oracle)}
+	}{Page: r, Main: table(r.Rows, r.Oracle), SweepTable: table(r.Sweep, r.Oracle)}
 	for _, f := range r.Figures {
 		// A data URL of our own bytes: safe, and kept whole.
 		data.Images = append(data.Images, image{f.Caption, template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(f.PNG))})

@@ -22,7 +22,13 @@ func rowsForReport(t *testing.T) ([]Row, *Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Replay(context.Background(), cfg, &Predictive{New: func() Forecaster { return &foresight{cfg: cfg} }, Lead: 3 * time.Minute})
+	pc := cfg
+	pc.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
+	fc, err := Foresee(pc, 3*time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Replay(context.Background(), pc, fc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +58,9 @@ func TestPlotFormats(t *testing.T) {
 			seen[[3]uint32{r >> 8, g >> 8, b >> 8}] = true
 		}
 	}
-	for mode, c := range modeColors {
-		if !seen[[3]uint32{uint32(c.R), uint32(c.G), uint32(c.B)}] {
-			t.Errorf("no pixel of %s's colour in the plot", mode)
+	for _, r := range rows {
+		if c := modeColors[r.Mode]; !seen[[3]uint32{uint32(c.R), uint32(c.G), uint32(c.B)}] {
+			t.Errorf("no pixel of %s's colour in the plot", r.Mode)
 		}
 	}
 	b.Reset()
@@ -107,7 +113,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var html bytes.Buffer
-	err = WriteHTML(&html, Report{
+	err = WriteHTML(&html, Page{
 		Title:   "test <report>",
 		Command: "rtcscale whatif --trace x.csv",
 		Params:  [][2]string{{"pods", "100 calls"}},
@@ -115,7 +121,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		Oracle:  o,
 		Sweep:   []Row{{Setting: "target=90", Result: rows[0].Result}},
 		Figures: []Figure{{"whole", full.Bytes()}, {"zoom", zoom.Bytes()}},
-		CSV:     "timeline.csv",
+		Files:   []string{"timeline.csv"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +142,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium: %v\n%s", err, stderr.String())
 	}
-	for _, want := range []string{`<table class="modes">`, ">reactive<", ">predictive<", ">oracle<", ">target=90<", "test &lt;report&gt;", "2 of 2 images decoded"} {
+	for _, want := range []string{`<table class="modes">`, ">reactive<", ">foresight<", ">oracle<", ">target=90<", "test &lt;report&gt;", "2 of 2 images decoded"} {
 		if !bytes.Contains(dom, []byte(want)) {
 			t.Errorf("rendered page lacks %q", want)
 		}

@@ -1,9 +1,12 @@
 package whatif
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"io"
+	"math"
+	"slices"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -43,6 +46,7 @@ func thin(xy plotter.XYs, n int) plotter.XYs {
 var modeColors = map[string]color.RGBA{
 	"reactive":   {R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 	"predictive": {R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	"foresight":  {R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
 	"oracle":     {R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
@@ -106,7 +110,18 @@ func Plot(w io.Writer, format, title string, rows []Row, from, to time.Time) err
 			return err
 		}
 	}
-	width, height := 30*vg.Centimeter, 18*vg.Centimeter
+	plots := [][]*plot.Plot{{top}, {bottom}}
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
+	return render(w, format, 30*vg.Centimeter, 18*vg.Centimeter, func(dc draw.Canvas) {
+		for i, c := range plot.Align(plots, tiles, dc) {
+			plots[i][0].Draw(c[0])
+		}
+	})
+}
+
+// render draws onto a canvas of the given size and writes it as format
+// "png" or "svg".
+func render(w io.Writer, format string, width, height vg.Length, drawOn func(draw.Canvas)) error {
 	var canvas interface {
 		vg.CanvasSizer
 		io.WriterTo
@@ -119,12 +134,110 @@ func Plot(w io.Writer, format, title string, rows []Row, from, to time.Time) err
 	default:
 		return fmt.Errorf("plot format %q: want png or svg", format)
 	}
-	plots := [][]*plot.Plot{{top}, {bottom}}
-	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	dc := draw.New(canvas)
-	for i, c := range plot.Align(plots, tiles, dc) {
-		plots[i][0].Draw(c[0])
-	}
+	drawOn(draw.New(canvas))
 	_, err := canvas.WriteTo(w)
 	return err
+}
+
+// PlotFrontier draws the Pareto plot of a sweep: each mode's settings as
+// pod-hours against minutes short (on a log scale from 0), the settings
+// no other of the mode beats on both joined by a line, the SLO's bound as
+// a dashed line and each mode's cheapest setting within it ringed.
+func PlotFrontier(w io.Writer, format, title string, rows []Row, f *Frontier) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "minutes short of capacity (log scale)"
+	p.Y.Label.Text = "pod-hours"
+	p.X.Tick.Marker = shortTicks{}
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	x := func(minutes float64) float64 { return math.Log10(1 + minutes) }
+	byMode := map[string][]Row{}
+	for _, r := range rows {
+		byMode[r.Mode] = append(byMode[r.Mode], r)
+	}
+	drawn := 0
+	for _, mode := range []string{ModeReactive, ModePredictive, ModeForesight} {
+		rs := byMode[mode]
+		if len(rs) == 0 {
+			continue
+		}
+		c := modeColors[mode]
+		pts := make(plotter.XYs, len(rs))
+		for i, r := range rs {
+			pts[i] = plotter.XY{X: x(r.MinutesShort), Y: r.PodHours}
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return err
+		}
+		sc.GlyphStyle.Color, sc.GlyphStyle.Radius, sc.GlyphStyle.Shape = c, vg.Points(2.5), draw.CircleGlyph{}
+		p.Add(sc)
+		front, err := plotter.NewLine(pareto(pts))
+		if err != nil {
+			return err
+		}
+		front.Color, front.Width = c, vg.Points(1.5)
+		p.Add(front)
+		p.Legend.Add(mode, front, sc)
+		if best, ok := f.Cheapest[mode]; ok {
+			ring, err := plotter.NewScatter(plotter.XYs{{X: x(best.MinutesShort), Y: best.PodHours}})
+			if err != nil {
+				return err
+			}
+			ring.GlyphStyle.Color, ring.GlyphStyle.Radius, ring.GlyphStyle.Shape = c, vg.Points(7), draw.RingGlyph{}
+			p.Add(ring)
+		}
+		drawn++
+	}
+	if drawn == 0 {
+		return fmt.Errorf("nothing to plot")
+	}
+	if b := f.Budget.MaxShort; !math.IsInf(b, 0) {
+		lo, hi := p.Y.Min, p.Y.Max
+		l, err := plotter.NewLine(plotter.XYs{{X: x(b), Y: lo}, {X: x(b), Y: hi}})
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width, l.Dashes = demandColor, vg.Points(1), []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(l)
+		p.Legend.Add("SLO: "+num(b)+" min short", l)
+	}
+	return render(w, format, 24*vg.Centimeter, 16*vg.Centimeter, func(dc draw.Canvas) { p.Draw(dc) })
+}
+
+// pareto is the lower-left envelope of pts: sorted by x, each point that
+// costs less than every point to its left.
+func pareto(pts plotter.XYs) plotter.XYs {
+	s := slices.Clone(pts)
+	slices.SortFunc(s, func(a, b plotter.XY) int { return cmp.Or(cmp.Compare(a.X, b.X), cmp.Compare(a.Y, b.Y)) })
+	var out plotter.XYs
+	for _, q := range s {
+		if len(out) == 0 || q.Y < out[len(out)-1].Y {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// shortTicks label the log10(1 + minutes) axis in minutes: 0, 1, 10, ...
+type shortTicks struct{}
+
+func (shortTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for v := 0.0; ; {
+		x := math.Log10(1 + v)
+		if x > hi {
+			break
+		}
+		if x >= lo {
+			ts = append(ts, plot.Tick{Value: x, Label: num(v)})
+		}
+		if v == 0 {
+			v = 1
+		} else {
+			v *= 10
+		}
+	}
+	return ts
 }

@@ -11,40 +11,8 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 
 	"github.com/rtcscale/rtcscale/hpasim"
+	"github.com/rtcscale/rtcscale/internal/window"
 )
-
-// Forecaster predicts a workload's load; rtcscale's predictor implements
-// it. A replay feeds it the load as it happens and asks it, at the same
-// cadence, for the load to come, so a forecast only ever rests on data from
-// before its time.
-type Forecaster interface {
-	// Observe records the load measured at t (calls in progress over all
-	// pods). Times increase from call to call.
-	Observe(t time.Time, v float64)
-	// Forecast returns the highest upper bound of the load expected over
-	// [now, now+lead].
-	Forecast(now time.Time, lead time.Duration) float64
-}
-
-// ForecastMetric is the name of the External metric that carries the
-// forecast to the HPA in predictive mode.
-const ForecastMetric = "rtcscale_forecast"
-
-// Predictive turns a replay into predictive mode: the HPA gets a second
-// metric, an External metric with the same target as its first metric,
-// whose value is max(current load, forecast over the lead). The HPA takes
-// the larger of the two proposals, so the forecast can only add pods ahead
-// of a rise and hold them through a dip it expects to end.
-type Predictive struct {
-	// New returns a fresh forecaster for one replay.
-	New func() Forecaster
-	// Lead is how far ahead the forecast looks: at least the start-up
-	// time plus a sync period, or new pods come too late.
-	Lead time.Duration
-	// Every is how often the forecaster observes the load and the
-	// forecast is refreshed, as an adapter would cache it. Default 1m.
-	Every time.Duration
-}
 
 // Config is one replay: a load trace, an HPA and the pods behind it.
 type Config struct {
@@ -94,6 +62,9 @@ type Point struct {
 	Capacity float64 // calls the ready pods can carry
 	Replicas float64 // the HPA's replica count
 	Pods     float64 // pods in existence, starting and draining included
+	// Short is the minutes of the bucket during which the ready pods'
+	// capacity was below the offered load (a sum, not a mean).
+	Short float64
 }
 
 // Result is the outcome of one mode.
@@ -147,71 +118,42 @@ func InitialReplicas(spec *hpasim.Spec, demand0 float64, capacity int) int32 {
 	return min(max(n, spec.MinReplicas, 1), spec.MaxReplicas)
 }
 
-// withForecast returns a copy of hpa with the forecast metric added, with
-// the target of its first metric.
-func withForecast(hpa *autoscalingv2.HorizontalPodAutoscaler) (*autoscalingv2.HorizontalPodAutoscaler, error) {
-	out := hpa.DeepCopy()
-	if len(out.Spec.Metrics) == 0 {
-		return nil, errors.New("the HPA has no metrics")
-	}
-	var target autoscalingv2.MetricTarget
-	switch m := out.Spec.Metrics[0]; {
-	case m.Pods != nil:
-		target = m.Pods.Target
-	case m.Object != nil:
-		target = m.Object.Target
-	case m.External != nil:
-		target = m.External.Target
-	default:
-		return nil, fmt.Errorf("the HPA's first metric (type %s) has no target to copy", m.Type)
-	}
-	ext := autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: target.AverageValue}
-	if target.AverageValue == nil {
-		ext = autoscalingv2.MetricTarget{Type: autoscalingv2.ValueMetricType, Value: target.Value}
-	}
-	out.Spec.Metrics = append(out.Spec.Metrics, autoscalingv2.MetricSpec{
-		Type: autoscalingv2.ExternalMetricSourceType,
-		External: &autoscalingv2.ExternalMetricSource{
-			Metric: autoscalingv2.MetricIdentifier{Name: ForecastMetric},
-			Target: ext,
-		},
-	})
-	return out, nil
-}
+// Modes of a replay.
+const (
+	ModeReactive   = "reactive"
+	ModePredictive = "predictive"
+	ModeForesight  = "foresight"
+	ModeOracle     = "oracle"
+)
 
-// Replay runs the HPA over the trace, reactive when p is nil, predictive
-// otherwise. It is deterministic given cfg.Fleet.Seed and the forecaster.
-func Replay(ctx context.Context, cfg Config, p *Predictive) (*Result, error) {
+// Replay runs cfg.HPA over the trace. Its load metrics read the calls the
+// pods carry; its forecast metrics (<gauge>_forecast) read max(calls in
+// progress, fc), as the adapter serves them, or the calls in progress
+// alone where fc is nil or has no value. It is deterministic given
+// cfg.Fleet.Seed and fc.
+func Replay(ctx context.Context, cfg Config, fc *Forecast) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h, mode := cfg.HPA, "reactive"
-	var fc Forecaster
-	every := 1
-	if p != nil {
-		if p.New == nil || p.Lead <= 0 {
-			return nil, errors.New("predictive mode needs a forecaster and a positive lead")
+	mode := ModeReactive
+	if fc != nil {
+		if fc.Every < 1 {
+			return nil, errors.New("a forecast needs a positive refresh period")
 		}
-		var err error
-		if h, err = withForecast(h); err != nil {
-			return nil, err
-		}
-		if fc = p.New(); fc == nil {
-			return nil, errors.New("predictive mode: the forecaster constructor returned nil")
-		}
-		if p.Every > 0 {
-			every = max(1, int(p.Every/cfg.Step))
-		} else {
-			every = max(1, int(time.Minute/cfg.Step))
-		}
-		mode = "predictive"
+		mode = fc.Mode
 	}
-	spec, err := hpasim.Compile(h, cfg.Controller)
+	spec, err := hpasim.Compile(cfg.HPA, cfg.Controller)
 	if err != nil {
 		return nil, fmt.Errorf("HPA: %w", err)
 	}
 	if spec.MaxReplicas > maxReplicas {
 		return nil, fmt.Errorf("HPA: maxReplicas %d is more than a replay models (%d)", spec.MaxReplicas, maxReplicas)
+	}
+	roles := make([]role, len(spec.Metrics))
+	for i, m := range spec.Metrics {
+		if roles[i], err = roleOf(m); err != nil {
+			return nil, fmt.Errorf("HPA: spec.metrics[%d]: %w", i, err)
+		}
 	}
 	ctrl := hpasim.New(spec)
 	fl := newFleet(cfg.Fleet, cfg.Step)
@@ -233,7 +175,6 @@ func Replay(ctx context.Context, cfg Config, p *Predictive) (*Result, error) {
 	retention := fl.retention()
 	stepMin := cfg.Step.Minutes()
 	var podSteps int64
-	var forecast float64
 	progressEvery := max(1, n/100)
 	for k := 0; k < n; k++ {
 		if k%4096 == 0 {
@@ -250,26 +191,29 @@ func Replay(ctx context.Context, cfg Config, p *Predictive) (*Result, error) {
 		o := fl.observe()
 
 		readyCap := float64(o.ready) * capacity
-		if short := d - readyCap; short > 0 {
+		short := d - readyCap
+		if short > 0 {
 			res.MinutesShort += stepMin
 			res.CallMinutesShort += short * stepMin
 			res.WorstShortfall = max(res.WorstShortfall, short)
 		}
 		podSteps += int64(len(fl.pods))
 
-		for i := range spec.Metrics {
-			if spec.Metrics[i].Kind == hpasim.PodsMetric {
-				obs[i] = hpasim.Observation{Pods: o.pods}
-			} else {
-				obs[i] = hpasim.Observation{Milli: o.calls * 1000}
+		forecast := float64(o.calls)
+		if fc != nil {
+			if f := fc.at(k); f > forecast {
+				forecast = f
 			}
 		}
-		if fc != nil {
-			if k%every == 0 {
-				fc.Observe(now, float64(o.calls))
-				forecast = fc.Forecast(now, p.Lead)
+		for i := range spec.Metrics {
+			switch {
+			case roles[i] == forecastRole:
+				obs[i] = hpasim.Observation{Milli: hpasim.Milli(forecast)}
+			case spec.Metrics[i].Kind == hpasim.PodsMetric:
+				obs[i] = hpasim.Observation{Pods: o.pods}
+			default:
+				obs[i] = hpasim.Observation{Milli: o.calls * 1000}
 			}
-			obs[len(obs)-1].Milli = hpasim.Milli(max(float64(o.calls), forecast))
 		}
 		dec, err := ctrl.Sync(now, o.target, obs)
 		if err != nil {
@@ -279,7 +223,7 @@ func Replay(ctx context.Context, cfg Config, p *Predictive) (*Result, error) {
 			res.ScaleEvents++
 			fl.scaleTo(dec.Replicas)
 		}
-		tl.add(now, d, readyCap, float64(dec.Replicas), float64(len(fl.pods)))
+		tl.add(now, d, readyCap, float64(dec.Replicas), float64(len(fl.pods)), short > 0)
 		if cfg.Progress != nil && k%progressEvery == 0 {
 			cfg.Progress(k, n)
 		}
@@ -296,18 +240,19 @@ func Replay(ctx context.Context, cfg Config, p *Predictive) (*Result, error) {
 
 // timeline accumulates per-step values into bucket means.
 type timeline struct {
-	per    int
-	points []Point
-	acc    Point
-	n      int
+	per     int
+	stepMin float64
+	points  []Point
+	acc     Point
+	n       int
 }
 
 func newTimeline(cfg Config, steps int) *timeline {
 	per := cfg.bucketSteps()
-	return &timeline{per: per, points: make([]Point, 0, steps/per+1)}
+	return &timeline{per: per, stepMin: cfg.Step.Minutes(), points: make([]Point, 0, steps/per+1)}
 }
 
-func (t *timeline) add(now time.Time, demand, capacity, replicas, pods float64) {
+func (t *timeline) add(now time.Time, demand, capacity, replicas, pods float64, short bool) {
 	if t.n == 0 {
 		t.acc = Point{T: now}
 	}
@@ -315,6 +260,9 @@ func (t *timeline) add(now time.Time, demand, capacity, replicas, pods float64) 
 	t.acc.Capacity += capacity
 	t.acc.Replicas += replicas
 	t.acc.Pods += pods
+	if short {
+		t.acc.Short += t.stepMin
+	}
 	t.n++
 	if t.n == t.per {
 		t.flush()
@@ -355,8 +303,8 @@ func Oracle(cfg Config) (*Result, error) {
 	// A pod needed at step j must exist from j - startup on: the pods
 	// alive at k are the most needed over [k, k+startup].
 	lead := int(math.Round(float64(cfg.Fleet.Startup) / float64(cfg.Step)))
-	alive := slidingMax(need, lead)
-	res := &Result{Mode: "oracle"}
+	alive := window.MaxAhead(need, lead)
+	res := &Result{Mode: ModeOracle}
 	tl := newTimeline(cfg, n)
 	var podSteps int64
 	for k := range n {
@@ -364,31 +312,10 @@ func Oracle(cfg Config) (*Result, error) {
 			res.ScaleEvents++
 		}
 		podSteps += int64(alive[k])
-		tl.add(cfg.Start.Add(time.Duration(k)*cfg.Step), cfg.Demand[k], float64(need[k])*float64(cfg.Fleet.Capacity), float64(alive[k]), float64(alive[k]))
+		tl.add(cfg.Start.Add(time.Duration(k)*cfg.Step), cfg.Demand[k], float64(need[k])*float64(cfg.Fleet.Capacity), float64(alive[k]), float64(alive[k]), false)
 	}
 	tl.flush()
 	res.PodHours = float64(podSteps) * cfg.Step.Hours()
 	res.Timeline = tl.points
 	return res, nil
-}
-
-// slidingMax returns, for each k, the largest of v[k..k+w] (clipped at
-// the end), with a monotone deque: linear time.
-func slidingMax(v []int32, w int) []int32 {
-	out := make([]int32, len(v))
-	dq := make([]int, 0, len(v)) // indices of decreasing values; head at dq[h]
-	h, next := 0, 0              // next: the next index to push
-	for k := range v {
-		for ; next < len(v) && next <= k+w; next++ {
-			for len(dq) > h && v[dq[len(dq)-1]] <= v[next] {
-				dq = dq[:len(dq)-1]
-			}
-			dq = append(dq, next)
-		}
-		for dq[h] < k {
-			h++
-		}
-		out[k] = v[dq[h]]
-	}
-	return out
 }

@@ -64,23 +64,6 @@ func testConfig(t testing.TB, demand []float64) Config {
 	}
 }
 
-// foresight is a test double that knows the demand ahead exactly.
-type foresight struct {
-	cfg      Config
-	observed int
-}
-
-func (f *foresight) Observe(time.Time, float64) { f.observed++ }
-
-func (f *foresight) Forecast(now time.Time, lead time.Duration) float64 {
-	k := int(now.Sub(f.cfg.Start) / f.cfg.Step)
-	m := 0.0
-	for i := k; i <= k+int(lead/f.cfg.Step) && i < len(f.cfg.Demand); i++ {
-		m = max(m, f.cfg.Demand[i])
-	}
-	return m
-}
-
 func TestReplayDeterministic(t *testing.T) {
 	cfg := testConfig(t, daily(2, 200, 3000, 0.5))
 	a, err := Replay(context.Background(), cfg, nil)
@@ -113,9 +96,13 @@ func TestPredictiveScalesAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fc *foresight
-	p := &Predictive{New: func() Forecaster { fc = &foresight{cfg: cfg}; return fc }, Lead: 3 * time.Minute}
-	predictive, err := Replay(context.Background(), cfg, p)
+	p := cfg
+	p.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
+	fc, err := Foresee(p, 3*time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	predictive, err := Replay(context.Background(), p, fc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +119,11 @@ func TestPredictiveScalesAhead(t *testing.T) {
 	if oracle.PodHours >= reactive.PodHours || oracle.PodHours >= predictive.PodHours || oracle.CallMinutesShort != 0 {
 		t.Fatalf("oracle %+v not below reactive %+v and predictive %+v", oracle.Summary, reactive.Summary, predictive.Summary)
 	}
-	// Once a minute over three days.
-	if fc.observed != 3*24*60 {
-		t.Fatalf("forecaster observed %d times", fc.observed)
+	// Refreshed once a minute over three days.
+	if fc.Every != 4 || len(fc.Values) != 3*24*60 {
+		t.Fatalf("forecast refreshed every %d steps, %d values", fc.Every, len(fc.Values))
 	}
-	if predictive.Mode != "predictive" || reactive.Mode != "reactive" || oracle.Mode != "oracle" {
+	if predictive.Mode != ModeForesight || reactive.Mode != ModeReactive || oracle.Mode != ModeOracle {
 		t.Fatal("modes mislabelled")
 	}
 }
@@ -192,22 +179,6 @@ func TestOracleWindow(t *testing.T) {
 	}
 }
 
-func TestSlidingMax(t *testing.T) {
-	v := []int32{1, 5, 2, 2, 7, 1, 0, 3}
-	for w := range 5 {
-		got := slidingMax(v, w)
-		for k := range v {
-			m := int32(0)
-			for j := k; j <= k+w && j < len(v); j++ {
-				m = max(m, v[j])
-			}
-			if got[k] != m {
-				t.Fatalf("w=%d: %v", w, got)
-			}
-		}
-	}
-}
-
 // TestReplayStepsDoNotAllocate: the per-step path allocates nothing, so a
 // replay of twice the steps allocates no more (bar the timeline's buckets
 // and the fleet's growth, which a trace of constant shape fixes).
@@ -255,7 +226,10 @@ func TestReplayRejects(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := Replay(context.Background(), good, &Predictive{Lead: time.Minute}); err == nil {
+	if _, err := Replay(context.Background(), good, &Forecast{Mode: ModePredictive}); err == nil {
+		t.Error("a forecast without a refresh period accepted")
+	}
+	if _, err := Predict(context.Background(), good, nil, time.Minute, time.Minute); err == nil {
 		t.Error("predictive without a forecaster accepted")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -265,60 +239,84 @@ func TestReplayRejects(t *testing.T) {
 	}
 }
 
-func TestWithForecastCopiesTarget(t *testing.T) {
-	h := readHPA(t, "testdata/kamailio-hpa.yaml")
-	p, err := withForecast(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(h.Spec.Metrics) != 1 || len(p.Spec.Metrics) != 2 {
-		t.Fatal("the HPA was modified or the metric not added")
-	}
-	m := p.Spec.Metrics[1].External
-	if m.Metric.Name != ForecastMetric || m.Target.AverageValue.String() != "80" {
-		t.Fatalf("%+v", m)
-	}
-}
-
 func TestSweep(t *testing.T) {
 	cfg := testConfig(t, daily(1, 10, 100, 1))
-	p := &Predictive{Lead: time.Minute}
-	if _, _, err := ParseSweep("target"); err == nil {
+	if _, err := ParseSweep("target"); err == nil {
 		t.Error("no values accepted")
 	}
-	if _, _, err := ParseSweep("window=1"); err == nil {
+	if _, err := ParseSweep("window=1"); err == nil {
 		t.Error("unknown setting accepted")
 	}
-	s, vals, err := ParseSweep("target=70, 90")
-	if err != nil || s != SweepTarget || len(vals) != 2 || vals[1] != "90" {
-		t.Fatalf("%q %q %v", s, vals, err)
+	sw, err := ParseSweep("target=70, 90")
+	if err != nil || sw.Setting != SweepTarget || len(sw.Values) != 2 || sw.Values[1] != "90" {
+		t.Fatalf("%+v %v", sw, err)
 	}
-	c, _, err := Vary(cfg, p, SweepTarget, "90")
+	at := func(a ...Assignment) Settings { return Settings(a) }
+	c, _, err := at(Assignment{SweepTarget, "90"}).apply(cfg, time.Minute)
 	if err != nil || c.HPA.Spec.Metrics[0].Pods.Target.AverageValue.String() != "90" || cfg.HPA.Spec.Metrics[0].Pods.Target.AverageValue.String() != "80" {
 		t.Fatalf("target: %v", err)
 	}
-	_, pp, err := Vary(cfg, p, SweepLead, "7m")
-	if err != nil || pp.Lead != 7*time.Minute || p.Lead != time.Minute {
+	_, lead, err := at(Assignment{SweepLead, "7m"}).apply(cfg, time.Minute)
+	if err != nil || lead != 7*time.Minute {
 		t.Fatalf("lead: %v", err)
 	}
-	c, _, err = Vary(cfg, p, SweepStabilization, "10m")
+	c, _, err = at(Assignment{SweepStabilization, "10m"}).apply(cfg, time.Minute)
 	if err != nil || *c.HPA.Spec.Behavior.ScaleDown.StabilizationWindowSeconds != 600 || *cfg.HPA.Spec.Behavior.ScaleDown.StabilizationWindowSeconds != 300 {
 		t.Fatalf("stabilization: %v", err)
 	}
 	nb := cfg
 	nb.HPA = cfg.HPA.DeepCopy()
 	nb.HPA.Spec.Behavior = nil
-	c, _, err = Vary(nb, p, SweepStabilization, "10m")
+	c, _, err = at(Assignment{SweepStabilization, "10m"}).apply(nb, time.Minute)
 	if err != nil || c.Controller.DownscaleStabilization != 10*time.Minute || c.HPA.Spec.Behavior != nil {
 		t.Fatalf("stabilization without behavior: %v", err)
 	}
-	for setting, v := range map[string]string{SweepTarget: "-1", SweepLead: "soon", SweepStabilization: "1.5s"} {
-		if _, _, err := Vary(cfg, p, setting, v); err == nil {
-			t.Errorf("%s=%s accepted", setting, v)
+	// forecast-target sets the forecast metrics alone.
+	pc := cfg
+	pc.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
+	c, _, err = at(Assignment{SweepForecastTarget, "110"}).apply(pc, time.Minute)
+	if err != nil || c.HPA.Spec.Metrics[0].Pods.Target.AverageValue.String() != "80" || c.HPA.Spec.Metrics[1].Object.Target.AverageValue.String() != "110" {
+		t.Fatalf("forecast-target: %v", err)
+	}
+	for _, bad := range []string{"target=-1", "lead=soon", "stabilization=1.5s", "forecast-target=0", "target=50,55,...", "target=50,...,60", "target=60,55,...,50", "target=1,2,...,100000"} {
+		if _, err := ParseSweep(bad); err == nil {
+			t.Errorf("%s accepted", bad)
 		}
 	}
-	if _, _, err := Vary(cfg, nil, SweepLead, "5m"); err == nil {
-		t.Error("lead without predictive mode accepted")
+}
+
+func TestSweepProgressions(t *testing.T) {
+	for in, want := range map[string]string{
+		"target=50,55,...,115":    "50 55 60 65 70 75 80 85 90 95 100 105 110 115",
+		"target=0.5,0.6,...,0.9":  "0.5 0.6 0.7 0.8 0.9",
+		"lead=5m,10m,...,30m":     "5m0s 10m0s 15m0s 20m0s 25m0s 30m0s",
+		"target=50,55,...,62":     "50 55 60",
+		"stabilization=0s,5m,10m": "0s 5m 10m",
+	} {
+		sw, err := ParseSweep(in)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := strings.Join(sw.Values, " "); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestGrid(t *testing.T) {
+	g := Grid([]Sweep{{SweepTarget, []string{"70", "90"}}, {SweepLead, []string{"5m", "10m"}}})
+	var got []string
+	for _, p := range g {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "target=70,lead=5m target=70,lead=10m target=90,lead=5m target=90,lead=10m" {
+		t.Fatalf("%v", got)
+	}
+	if s := g[0].shared().String(); s != "target=70" {
+		t.Fatalf("a reactive replay sees %q", s)
+	}
+	if Grid(nil) != nil {
+		t.Fatal("no sweep, but a grid")
 	}
 }
 
@@ -341,20 +339,26 @@ func nycTaxi(tb testing.TB) Config {
 // syncs (about 1.24M HPA decisions) per iteration.
 func BenchmarkReplayNYCTaxi(b *testing.B) {
 	cfg := nycTaxi(b)
-	for _, mode := range []string{"reactive", "predictive", "oracle"} {
+	pcfg := cfg
+	pcfg.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
+	fc, err := Foresee(pcfg, 3*time.Minute, time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"reactive", "foresight", "oracle"} {
 		b.Run(mode, func(b *testing.B) {
-			var p *Predictive
-			if mode == "predictive" {
-				p = &Predictive{New: func() Forecaster { return &foresight{cfg: cfg} }, Lead: 3 * time.Minute}
+			c, f := cfg, (*Forecast)(nil)
+			if mode == "foresight" {
+				c, f = pcfg, fc
 			}
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
 				var err error
 				if mode == "oracle" {
-					_, err = Oracle(cfg)
+					_, err = Oracle(c)
 				} else {
-					_, err = Replay(context.Background(), cfg, p)
+					_, err = Replay(context.Background(), c, f)
 				}
 				if err != nil {
 					b.Fatal(err)
@@ -401,7 +405,7 @@ func TestReportTableAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	csv := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(csv) != 1+2*48 || csv[0] != "time,setting,mode,demand,capacity,replicas,pods" || !strings.HasPrefix(csv[1], "2025-03-03T00:00:00Z,,reactive,") {
+	if len(csv) != 1+2*48 || csv[0] != "time,setting,mode,demand,capacity,replicas,pods,minutes_short" || !strings.HasPrefix(csv[1], "2025-03-03T00:00:00Z,,reactive,") {
 		t.Fatalf("csv: %d lines, %q %q", len(csv), csv[0], csv[1])
 	}
 }

@@ -75,16 +75,17 @@ func WriteTable(w io.Writer, rows []Row, oracle *Result) error {
 }
 
 // WriteCSV writes the timelines of rows, one line per bucket and row:
-// time (RFC 3339), setting, mode, demand, capacity, replicas, pods.
+// time (RFC 3339), setting, mode, demand, capacity, replicas, pods (bucket
+// means) and minutes_short (the bucket's minutes short of capacity).
 func WriteCSV(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"time", "setting", "mode", "demand", "capacity", "replicas", "pods"}); err != nil {
+	if err := cw.Write([]string{"time", "setting", "mode", "demand", "capacity", "replicas", "pods", "minutes_short"}); err != nil {
 		return err
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	for _, r := range rows {
 		for _, p := range r.Timeline {
-			if err := cw.Write([]string{p.T.UTC().Format(time.RFC3339), r.Setting, r.Mode, f(p.Demand), f(p.Capacity), f(p.Replicas), f(p.Pods)}); err != nil {
+			if err := cw.Write([]string{p.T.UTC().Format(time.RFC3339), r.Setting, r.Mode, f(p.Demand), f(p.Capacity), f(p.Replicas), f(p.Pods), f(p.Short)}); err != nil {
 				return err
 			}
 		}

@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,10 +20,13 @@ import (
 )
 
 // newForecaster builds the forecaster of predictive mode: rtcscale's
-// predictor, observing the load every `every` and refitted every `refit`
-// on the load observed so far. Tests swap in a double.
-var newForecaster = func(every, refit time.Duration) whatif.Forecaster {
-	return predictor.NewRolling(every, refit, predictor.Options{})
+// predictor, refitted every refit on the load offered so far. Tests swap
+// in a double.
+var newForecaster = func(refit time.Duration) whatif.Forecaster {
+	r := predictor.Rolling{Refit: refit}
+	return whatif.ForecasterFunc(func(ctx context.Context, l whatif.Load, lead time.Duration) ([]float64, error) {
+		return r.Forecast(ctx, l.Start, l.Step, l.Values, lead)
+	})
 }
 
 // runWhatif is `rtcscale whatif`: it replays a load trace through a
@@ -38,13 +39,34 @@ func runWhatif(ctx context.Context, args []string) error {
 
 // whatifOptions are the command's flags.
 type whatifOptions struct {
-	trace, hpa, out, modes, sweep, title string
-	history                              historySource
-	peak                                 float64
-	fleet                                whatif.Fleet
-	ctrl                                 hpasim.Config
-	initial                              int
-	lead, every, refit, bucket           time.Duration
+	trace, hpa, out, modes, title string
+	maxShort, maxRejected         string
+	sweeps                        sweepFlags
+	history                       historySource
+	peak, p99                     float64
+	fleet                         whatif.Fleet
+	ctrl                          hpasim.Config
+	initial                       int
+	lead, every, refit, bucket    time.Duration
+}
+
+// sweepFlags collects the repeated --sweep flag.
+type sweepFlags []whatif.Sweep
+
+func (s *sweepFlags) String() string { return fmt.Sprint(*s) }
+
+func (s *sweepFlags) Set(v string) error {
+	sw, err := whatif.ParseSweep(v)
+	if err != nil {
+		return err
+	}
+	for _, o := range *s {
+		if o.Setting == sw.Setting {
+			return fmt.Errorf("%s is swept twice", sw.Setting)
+		}
+	}
+	*s = append(*s, sw)
+	return nil
 }
 
 func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,6 +80,7 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.trace, "trace", "", "load trace: CSV of timestamp,value (date-time or unix seconds), read as concurrent calls")
 	o.history.addFlags(fs)
 	fs.Float64Var(&o.peak, "peak", 0, "scale the trace so that its peak is this many concurrent calls (0: as is)")
+	fs.Float64Var(&o.p99, "p99", 0, "scale the trace so that its 99th percentile is this many concurrent calls, clipping it at 1.5 times that (0: as is; instead of --peak)")
 	fs.StringVar(&o.hpa, "hpa", "", "the autoscaling/v2 HorizontalPodAutoscaler manifest the operator would apply (YAML or JSON)")
 	fs.IntVar(&o.fleet.Capacity, "capacity", 100, "calls (or participants) one pod can carry")
 	fs.DurationVar(&o.fleet.Startup, "startup", 2*time.Minute, "time from pod creation to ready")
@@ -72,13 +95,15 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&o.ctrl.SyncPeriod, "sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period: the replay's step")
 	fs.Float64Var(&o.ctrl.Tolerance, "tolerance", 0.1, "kube-controller-manager --horizontal-pod-autoscaler-tolerance")
 	fs.DurationVar(&o.ctrl.DownscaleStabilization, "downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
-	fs.StringVar(&o.modes, "modes", "reactive,predictive,oracle", "modes to run, comma-separated")
+	fs.StringVar(&o.modes, "modes", "reactive,predictive,foresight,oracle", "modes to run, comma-separated: reactive (the HPA without its forecast metrics), predictive (with rtcscale's forecast), foresight (with a perfect forecast: the ceiling of any forecast) and oracle (the fewest pods that never fall short)")
 	fs.DurationVar(&o.lead, "lead", 0, "how far ahead the forecast looks (0: start-up + jitter + 1m)")
-	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster observes the load and the forecast is refreshed (the predictor's history step)")
-	fs.DurationVar(&o.refit, "refit", 24*time.Hour, "how often the predictor is refitted on the load observed so far (each fit costs up to a second on 5 weeks of minutes; the live adapter refits every 15m)")
-	fs.StringVar(&o.sweep, "sweep", "", "compare settings in one table: target=V1,V2,..., lead=D1,D2,... or stabilization=D1,D2,...")
+	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster samples the load and the forecast is refreshed (the predictor's history step)")
+	fs.DurationVar(&o.refit, "refit", 24*time.Hour, "how often the predictor is refitted on the load offered so far (the fits of a replay run on all cores; the live adapter refits every 15m)")
+	fs.Var(&o.sweeps, "sweep", "replay a grid of settings beside the HPA as written, repeatable: target=V1,V2,... (every metric's target), forecast-target=V1,... (the forecast metrics' alone), lead=D1,D2,... or stabilization=D1,D2,...; a,b,...,z is a progression (target=50,55,...,115)")
+	fs.StringVar(&o.maxShort, "max-short", "", "the SLO the frontier holds every setting to: at most this many minutes short of capacity, as a share of the trace's minutes (0.1%), minutes (300) or a duration (5h); default: as reliable as the HPA as written")
+	fs.StringVar(&o.maxRejected, "max-rejected", "", "the SLO as rejected calls: a share of the calls offered (0.01%) or a number of calls; with --max-short, both must hold")
 	fs.DurationVar(&o.bucket, "bucket", 30*time.Minute, "resolution of the timeline CSV and plots")
-	fs.StringVar(&o.out, "out", "whatif-out", "directory for timeline.csv, plot.png, plot.svg, week.png and report.html (empty: none)")
+	fs.StringVar(&o.out, "out", "whatif-out", "directory for timeline.csv, summary.json, plot.png, plot.svg, week.png, frontier.png, frontier.svg and report.html (empty: none)")
 	fs.StringVar(&o.title, "title", "", "report title (default: the trace's file name)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,95 +165,50 @@ func parseChoice[T any](v, flagName string, choices map[string]T) (T, error) {
 	return c, nil
 }
 
-// job is one replay to run.
-type job struct {
-	setting string
-	cfg     whatif.Config
-	pred    *whatif.Predictive // nil: reactive
-	oracle  bool
-	res     *whatif.Result
-}
-
+// replayAll runs the replays and writes the table, the verdict and the
+// files.
 func replayAll(ctx context.Context, o whatifOptions, command string, stdout, stderr io.Writer) error {
 	cfg, err := loadReplay(ctx, o)
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
+	var modes []string
 	for _, m := range strings.Split(o.modes, ",") {
-		switch m = strings.TrimSpace(m); m {
-		case "reactive", "predictive", "oracle":
-			want[m] = true
-		default:
-			return fmt.Errorf("--modes: unknown mode %q (want reactive, predictive, oracle)", m)
-		}
+		modes = append(modes, strings.TrimSpace(m))
 	}
-	var pred *whatif.Predictive
-	if want["predictive"] {
-		every, refit := o.every, o.refit
-		pred = &whatif.Predictive{New: func() whatif.Forecaster { return newForecaster(every, refit) }, Lead: o.lead, Every: every}
-	}
-
-	var jobs []*job
-	add := func(setting string, c whatif.Config, p *whatif.Predictive) {
-		if want["reactive"] && (setting == "" || !strings.HasPrefix(setting, whatif.SweepLead)) {
-			jobs = append(jobs, &job{setting: setting, cfg: c})
-		}
-		if want["predictive"] {
-			jobs = append(jobs, &job{setting: setting, cfg: c, pred: p})
-		}
-	}
-	add("", cfg, pred)
-	nMain := len(jobs)
-	if o.sweep != "" {
-		setting, values, err := whatif.ParseSweep(o.sweep)
-		if err != nil {
-			return err
-		}
-		for _, v := range values {
-			c, p, err := whatif.Vary(cfg, pred, setting, v)
-			if err != nil {
-				return err
-			}
-			add(setting+"="+v, c, p)
-		}
-	}
-	if want["oracle"] {
-		jobs = append(jobs, &job{cfg: cfg, oracle: true})
-	}
-	if len(jobs) == 0 {
-		return errors.New("no mode to run")
-	}
-	if err := runJobs(ctx, jobs, stderr); err != nil {
+	slo, err := whatif.ParseSLO(o.maxShort, o.maxRejected)
+	if err != nil {
 		return err
 	}
-
-	var rows, sweep []whatif.Row
-	var oracle *whatif.Result
-	for i, j := range jobs {
-		switch {
-		case j.oracle:
-			oracle = j.res
-			rows = append(rows, whatif.Row{Result: j.res})
-		case i < nMain:
-			rows = append(rows, whatif.Row{Result: j.res})
-		default:
-			sweep = append(sweep, whatif.Row{Setting: j.setting, Result: j.res})
-		}
-	}
-	if err := whatif.WriteTable(stdout, rows, oracle); err != nil {
+	var stage atomic.Value
+	stage.Store("")
+	var done atomic.Uint64
+	stop := startProgress(stderr, func() (string, float64) {
+		return stage.Load().(string), math.Float64frombits(done.Load())
+	})
+	rep, err := whatif.Run(ctx, whatif.Options{
+		Config: cfg, Modes: modes, Sweeps: o.sweeps, Lead: o.lead, Every: o.every,
+		Forecaster: newForecaster(o.refit), SLO: slo,
+		Progress: func(s string, d float64) { stage.Store(s); done.Store(math.Float64bits(d)) },
+	})
+	stop()
+	if err != nil {
 		return err
 	}
-	if len(sweep) > 0 {
-		fmt.Fprintln(stdout)
-		if err := whatif.WriteTable(stdout, sweep, oracle); err != nil {
-			return err
-		}
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
 	}
 	if o.out == "" {
 		return nil
 	}
-	return writeOutputs(o, command, rows, sweep, oracle, stdout)
+	paths, err := rep.WriteFiles(o.out, whatif.Presentation{Title: o.title, Command: command, Params: params(o, rep)})
+	for _, p := range paths {
+		fmt.Fprintln(stdout, "wrote", p)
+	}
+	return err
 }
 
 // maxSteps bounds a replay's length: ten years at 15 s, 170 MB of demand.
@@ -247,11 +227,15 @@ func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
 	if err != nil {
 		return whatif.Config{}, err
 	}
-	if o.peak < 0 {
-		return whatif.Config{}, fmt.Errorf("--peak %v: want a positive number of calls, or 0", o.peak)
-	}
-	if o.peak > 0 {
+	switch {
+	case o.peak < 0 || o.p99 < 0:
+		return whatif.Config{}, fmt.Errorf("--peak %v, --p99 %v: want a positive number of calls, or 0", o.peak, o.p99)
+	case o.peak > 0 && o.p99 > 0:
+		return whatif.Config{}, errors.New("--peak and --p99 both scale the trace: give one")
+	case o.peak > 0:
 		s = s.ScaleToPeak(o.peak)
+	case o.p99 > 0:
+		s = s.ScaleToP99(o.p99, 1.5)
 	}
 	if o.ctrl.SyncPeriod <= 0 {
 		return whatif.Config{}, fmt.Errorf("--sync-period %s: want a positive duration", o.ctrl.SyncPeriod)
@@ -272,7 +256,7 @@ func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
 	if err != nil {
 		return whatif.Config{}, fmt.Errorf("%s: %w", o.hpa, err)
 	}
-	if _, err := hpasim.Compile(h, o.ctrl); err != nil {
+	if _, err := whatif.SplitHPA(h, o.ctrl); err != nil {
 		return whatif.Config{}, fmt.Errorf("%s: %w", o.hpa, err)
 	}
 	return whatif.Config{
@@ -287,74 +271,9 @@ func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
 	}, nil
 }
 
-// runJobs runs the replays on all cores, with a progress bar on stderr
-// when it is a terminal.
-func runJobs(ctx context.Context, jobs []*job, stderr io.Writer) error {
-	done := make([]atomic.Int64, len(jobs))
-	var total int64
-	for i, j := range jobs {
-		total += int64(len(j.cfg.Demand))
-		if !j.oracle {
-			j.cfg.Progress = func(d, _ int) { done[i].Store(int64(d)) }
-		}
-	}
-	stop := startProgress(stderr, func() float64 {
-		var n int64
-		for i := range done {
-			n += done[i].Load()
-		}
-		return float64(n) / float64(total)
-	})
-	defer stop()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if j.oracle {
-				j.res, errs[i] = whatif.Oracle(j.cfg)
-				done[i].Store(int64(len(j.cfg.Demand)))
-			} else {
-				j.res, errs[i] = whatif.Replay(ctx, j.cfg, j.pred)
-			}
-			if errs[i] != nil {
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%s: %w", jobName(jobs[i]), err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func jobName(j *job) string {
-	name := "reactive"
-	switch {
-	case j.oracle:
-		name = "oracle"
-	case j.pred != nil:
-		name = "predictive"
-	}
-	if j.setting != "" {
-		name = j.setting + " " + name
-	}
-	return name
-}
-
 // startProgress draws a progress bar on w, if it is a terminal, until the
 // returned stop is called.
-func startProgress(w io.Writer, fraction func() float64) (stop func()) {
+func startProgress(w io.Writer, state func() (stage string, done float64)) (stop func()) {
 	f, ok := w.(*os.File)
 	if !ok {
 		return func() {}
@@ -369,9 +288,10 @@ func startProgress(w io.Writer, fraction func() float64) (stop func()) {
 		defer t.Stop()
 		for {
 			const width = 40
-			p := min(max(fraction(), 0), 1)
+			stage, p := state()
+			p = min(max(p, 0), 1)
 			n := int(p * width)
-			fmt.Fprintf(w, "\rreplaying [%s%s] %3.0f%%", strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*p)
+			fmt.Fprintf(w, "\r%-11s [%s%s] %3.0f%%", stage, strings.Repeat("=", n), strings.Repeat(" ", width-n), 100*p)
 			select {
 			case <-quit:
 				fmt.Fprint(w, "\r\033[K")
@@ -383,62 +303,26 @@ func startProgress(w io.Writer, fraction func() float64) (stop func()) {
 	return func() { close(quit); <-finished }
 }
 
-// writeOutputs writes the timeline, the plots and the HTML report.
-func writeOutputs(o whatifOptions, command string, rows, sweep []whatif.Row, oracle *whatif.Result, stdout io.Writer) error {
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return err
+// params are the replay's settings as the report lists them.
+func params(o whatifOptions, rep *whatif.Report) [][2]string {
+	return [][2]string{
+		{"trace", traceParam(o)},
+		{"HPA", o.hpa},
+		{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, startupStateName(o.fleet.StartupState))},
+		{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
+		{"scale-down", fmt.Sprintf("%s victims, %s grace", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], o.fleet.Grace)},
+		{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
+		{"forecast", fmt.Sprintf("lead %s, refreshed every %s, refitted every %s; metric %s", rep.Lead, o.every, o.refit, forecastMetricNote(rep.HPAs))},
+		{"SLO", rep.Frontier.Budget.Text},
+		{"seed", fmt.Sprint(o.fleet.Seed)},
 	}
-	var csv bytes.Buffer
-	if err := whatif.WriteCSV(&csv, append(append([]whatif.Row(nil), rows...), sweep...)); err != nil {
-		return err
-	}
-	files := map[string][]byte{"timeline.csv": csv.Bytes()}
-	var full, fullSVG, week bytes.Buffer
-	if err := whatif.Plot(&full, "png", o.title, rows, time.Time{}, time.Time{}); err != nil {
-		return err
-	}
-	if err := whatif.Plot(&fullSVG, "svg", o.title, rows, time.Time{}, time.Time{}); err != nil {
-		return err
-	}
-	from := busiestWeek(rows)
-	weekTitle := fmt.Sprintf("%s, week of %s", o.title, from.Format("2006-01-02"))
-	if err := whatif.Plot(&week, "png", weekTitle, rows, from, from.Add(7*24*time.Hour)); err != nil {
-		return err
-	}
-	files["plot.png"], files["plot.svg"], files["week.png"] = full.Bytes(), fullSVG.Bytes(), week.Bytes()
+}
 
-	var html bytes.Buffer
-	err := whatif.WriteHTML(&html, whatif.Report{
-		Title:   o.title,
-		Command: command,
-		Params: [][2]string{
-			{"trace", traceParam(o)},
-			{"HPA", o.hpa},
-			{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, startupStateName(o.fleet.StartupState))},
-			{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
-			{"scale-down", fmt.Sprintf("%s victims, %s grace", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], o.fleet.Grace)},
-			{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
-			{"predictive", fmt.Sprintf("lead %s, forecast every %s, refitted every %s", o.lead, o.every, o.refit)},
-			{"seed", fmt.Sprint(o.fleet.Seed)},
-		},
-		Rows:    rows,
-		Oracle:  oracle,
-		Sweep:   sweep,
-		Figures: []whatif.Figure{{Caption: "Whole trace: demand, capacity and replicas per mode (bucket means)", PNG: full.Bytes()}, {Caption: weekTitle, PNG: week.Bytes()}},
-		CSV:     "timeline.csv",
-	})
-	if err != nil {
-		return err
+func forecastMetricNote(h *whatif.HPAs) string {
+	if h.Added {
+		return h.Gauge + whatif.ForecastSuffix + " added as an Object metric with the target of the HPA's first metric"
 	}
-	files["report.html"] = html.Bytes()
-	for _, name := range []string{"timeline.csv", "plot.png", "plot.svg", "week.png", "report.html"} {
-		path := filepath.Join(o.out, name)
-		if err := os.WriteFile(path, files[name], 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "wrote", path)
-	}
-	return nil
+	return "as written in the HPA"
 }
 
 func traceParam(o whatifOptions) string {
@@ -446,35 +330,15 @@ func traceParam(o whatifOptions) string {
 	if src == "" {
 		src = o.history.String()
 	}
-	if o.peak == 0 {
-		return src + " (values as concurrent calls)"
+	switch {
+	case o.peak > 0:
+		return fmt.Sprintf("%s (scaled to a peak of %g calls)", src, o.peak)
+	case o.p99 > 0:
+		return fmt.Sprintf("%s (clipped at 1.5 times its 99th percentile, scaled to a 99th percentile of %g calls)", src, o.p99)
 	}
-	return fmt.Sprintf("%s (scaled to a peak of %g calls)", src, o.peak)
+	return src + " (values as concurrent calls)"
 }
 
 func startupStateName(s whatif.StartupState) string {
 	return map[whatif.StartupState]string{whatif.StartMissing: "missing", whatif.StartPending: "pending", whatif.StartZero: "zero"}[s]
-}
-
-// busiestWeek is the start (a midnight) of the week to zoom on: the one
-// around the largest shortfall of any mode, else around the peak demand.
-func busiestWeek(rows []whatif.Row) time.Time {
-	var at time.Time
-	worst, peak := 0.0, -1.0
-	for _, r := range rows {
-		for _, p := range r.Timeline {
-			if short := p.Demand - p.Capacity; short > worst {
-				worst, at = short, p.T
-			}
-			if worst == 0 && p.Demand > peak {
-				peak, at = p.Demand, p.T
-			}
-		}
-	}
-	day := at.Truncate(24 * time.Hour)
-	start := day.Add(-3 * 24 * time.Hour)
-	if first := rows[0].Timeline[0].T; start.Before(first) {
-		start = first.Truncate(24 * time.Hour)
-	}
-	return start
 }

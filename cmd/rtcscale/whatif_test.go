@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,51 +20,58 @@ import (
 const hpaManifest = "../../whatif/testdata/kamailio-hpa.yaml"
 
 // seasonal is a test double for rtcscale's predictor, a baseline from
-// ../shared/traces/README.md: last week's load over the lead, scaled by
-// how the last hour compares with the same hour a week before, plus 10%.
-type seasonal struct {
-	every time.Duration
-	t0    time.Time
-	vals  []float64
-}
-
-func (s *seasonal) Observe(t time.Time, v float64) {
-	if s.vals == nil {
-		s.t0 = t
+// testdata/traces/README.md: last week's load over the lead, scaled by how
+// the last hour compares with the same hour a week before, plus 10%; none
+// with under a week and an hour of history.
+func seasonal(_ context.Context, l whatif.Load, lead time.Duration) ([]float64, error) {
+	week, hour, ahead := int(7*24*time.Hour/l.Step), int(time.Hour/l.Step), int(lead/l.Step)
+	out := make([]float64, len(l.Values))
+	for i := range out {
+		out[i] = math.NaN()
+		if i < week+hour {
+			continue
+		}
+		var recent, before float64
+		for j := i - hour + 1; j <= i; j++ {
+			recent += l.Values[j]
+			before += l.Values[j-week]
+		}
+		ratio := 1.0
+		if before > 0 {
+			ratio = recent / before
+		}
+		m := 0.0
+		for j := i; j <= i+ahead; j++ {
+			m = max(m, l.Values[j-week])
+		}
+		out[i] = 1.1 * ratio * m
 	}
-	i := int(t.Sub(s.t0) / s.every)
-	for len(s.vals) <= i {
-		s.vals = append(s.vals, v)
-	}
-	s.vals[i] = v
-}
-
-func (s *seasonal) Forecast(_ time.Time, lead time.Duration) float64 {
-	week, hour := int(7*24*time.Hour/s.every), int(time.Hour/s.every)
-	i := len(s.vals) - 1
-	if i < week+hour {
-		return 0 // too little history: reactive
-	}
-	var recent, before float64
-	for j := i - hour + 1; j <= i; j++ {
-		recent += s.vals[j]
-		before += s.vals[j-week]
-	}
-	ratio := 1.0
-	if before > 0 {
-		ratio = recent / before
-	}
-	m := 0.0
-	for j := i; j <= i+int(lead/s.every); j++ {
-		m = max(m, s.vals[j-week])
-	}
-	return 1.1 * ratio * m
+	return out, nil
 }
 
 func withSeasonal(t *testing.T) {
 	real := newForecaster
-	newForecaster = func(every, _ time.Duration) whatif.Forecaster { return &seasonal{every: every} }
+	newForecaster = func(time.Duration) whatif.Forecaster { return whatif.ForecasterFunc(seasonal) }
 	t.Cleanup(func() { newForecaster = real })
+}
+
+// summary reads the summary.json of a run into its records, by setting and
+// mode.
+func summary(t *testing.T, dir string) map[[2]string]whatif.Record {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []whatif.Record
+	if err := json.Unmarshal(b, &recs); err != nil {
+		t.Fatal(err)
+	}
+	out := map[[2]string]whatif.Record{}
+	for _, r := range recs {
+		out[[2]string{r.Setting, r.Mode}] = r
+	}
+	return out
 }
 
 // writeTrace writes days of a synthetic daily load at 5-minute steps.
@@ -98,7 +107,7 @@ func TestWhatifWritesReport(t *testing.T) {
 			t.Fatalf("no %s row in the table:\n%s", mode, table)
 		}
 	}
-	for _, f := range []string{"timeline.csv", "plot.png", "plot.svg", "week.png", "report.html"} {
+	for _, f := range []string{"timeline.csv", "summary.json", "plot.png", "plot.svg", "week.png", "report.html"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -111,19 +120,39 @@ func TestWhatifWritesReport(t *testing.T) {
 
 func TestWhatifPredictiveSweep(t *testing.T) {
 	withSeasonal(t)
+	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 9), "--peak", "2000", "--hpa", hpaManifest, "--out", "", "--sweep", "target=70,95"}, &stdout, &stderr)
+	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 9), "--peak", "2000", "--hpa", hpaManifest, "--out", out, "--sweep", "target=70,95", "--max-short", "1%"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	main, sweep, ok := strings.Cut(stdout.String(), "\n\n")
-	if !ok || !strings.Contains(main, "predictive") || strings.Count(sweep, "target=") != 4 {
-		t.Fatalf("output:\n%s", stdout.String())
-	}
-	for _, l := range strings.Split(sweep, "\n")[1:] {
-		if f := strings.Fields(l); len(f) > 0 && f[0] != "target=70" && f[0] != "target=95" {
-			t.Fatalf("sweep row %q", l)
+	recs := summary(t, out)
+	for _, setting := range []string{"as written", "target=70", "target=95"} {
+		for _, mode := range []string{"reactive", "predictive", "foresight"} {
+			r, ok := recs[[2]string{setting, mode}]
+			if !ok {
+				t.Fatalf("no %s %s record in %v", setting, mode, recs)
+			}
+			if r.PodHours <= 0 || r.VsOracle == nil || *r.VsOracle <= 0 {
+				t.Errorf("%s %s: %+v", setting, mode, r)
+			}
 		}
+	}
+	if _, ok := recs[[2]string{"as written", "oracle"}]; !ok {
+		t.Error("no oracle record")
+	}
+	for _, f := range []string{"frontier.png", "frontier.svg"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if !strings.Contains(stdout.String(), "For at most ") || !strings.Contains(stdout.String(), "the cheapest reactive setting") {
+		t.Fatalf("no verdict:\n%s", stdout.String())
+	}
+	// 95 calls a pod of 100 is within the tolerance: the HPA cannot scale
+	// up on calls, and the replay says so.
+	if !strings.Contains(stderr.String(), "warning: calls (target 95)") || !strings.Contains(stderr.String(), "at target=95") {
+		t.Fatalf("no warning for the stuck target:\n%s", stderr.String())
 	}
 }
 
