@@ -2,7 +2,6 @@ package adapter
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,20 +14,6 @@ import (
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
-
-func getBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
 
 // TestReadyzSaysWhyForecastsAreReactive: the adapter's NATS account has no
 // JetStream, so the history store cannot be opened. calls_forecast is then
@@ -68,10 +53,10 @@ func TestReadyzSaysWhyForecastsAreReactive(t *testing.T) {
 		t.Fatalf("calls_forecast %v, want calls, 30", v)
 	}
 
-	if code, body := getBody(t, ops.URL+"/readyz"); code != 200 || body != "ok\n" {
+	if code, body := status(t, ops.URL+"/readyz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/readyz: %d %q, want 200 ok: forecasts without history are reactive, not wrong", code, body)
 	}
-	code, body := getBody(t, ops.URL+"/readyz?verbose")
+	code, body := status(t, ops.URL+"/readyz?verbose")
 	want := "[+]nats ok\n[+]samples ok\n[!]history warning (ready nonetheless): forecasts are reactive: history stream RTCSCALE_HISTORY: "
 	if code != 200 || !strings.HasPrefix(body, want) || !strings.Contains(body, "JetStream is not enabled for the adapter's NATS account") ||
 		!strings.HasSuffix(body, "\nreadyz check passed\n") {
@@ -97,7 +82,7 @@ rtcscale_history_store_errors_total{reason="unavailable"} 0
 	if err := live.Attach(ctx, predictor.StoreOpener(r.nc, predictor.StoreConfig{})); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := getBody(t, ops.URL+"/readyz?verbose"); code != 200 || !strings.Contains(body, "\n[+]history ok\n") {
+	if code, body := status(t, ops.URL+"/readyz?verbose"); code != 200 || !strings.Contains(body, "\n[+]history ok\n") {
 		t.Fatalf("/readyz?verbose once the store works: %d\n%s", code, body)
 	}
 	ready := strings.Replace(failed[:strings.Index(failed, "# HELP rtcscale_history_store_errors_total")], "ready 0", "ready 1", 1)
@@ -107,7 +92,7 @@ rtcscale_history_store_errors_total{reason="unavailable"} 0
 
 	// A failing check fails readiness and lists every check.
 	coreOnly.Close()
-	code, body = getBody(t, ops.URL+"/readyz")
+	code, body = status(t, ops.URL+"/readyz")
 	if code != http.StatusServiceUnavailable || body != "[-]nats failed: NATS is CLOSED\n[+]samples ok\n[+]history ok\nreadyz check failed: nats\n" {
 		t.Fatalf("/readyz with NATS closed: %d\n%s", code, body)
 	}

@@ -18,7 +18,8 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// Install routes klog through the tap. Call it once, from TestMain.
+// Install routes klog through the tap. Call it once, from TestMain (Main
+// does).
 func Install() { klog.SetLogger(funcr.New(tap.write, funcr.Options{})) }
 
 var tap logTap
@@ -86,4 +87,11 @@ func (c *Lines) String() string {
 	tap.mu.Lock()
 	defer tap.mu.Unlock()
 	return strings.Join(c.lines, "\n")
+}
+
+// Main is a test package's TestMain: it installs the tap, then runs the
+// tests.
+func Main(m *testing.M) {
+	Install()
+	os.Exit(m.Run())
 }
