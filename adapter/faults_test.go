@@ -2,7 +2,7 @@ package adapter
 
 import (
 	"context"
-
+	"io"
 	"net/http"
 	"net/url"
 	"testing"
@@ -88,14 +88,14 @@ func TestAdapterRestartServesAtOnce(t *testing.T) {
 
 	// The restart: a new process, its own store and informers.
 	next := newReplica(t, r.client, collector.Options{}, nil)
-	if code := status(t, next.ops.URL+"/readyz"); code != http.StatusServiceUnavailable {
+	if code, _ := status(t, next.ops.URL+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz before the warm load: %d", code)
 	}
 	if _, err := next.sub.WarmLoad(ctx, js, "LATEST"); err != nil {
 		t.Fatal(err)
 	}
 	next.subscribe(t, r.url)
-	if code := status(t, next.ops.URL+"/readyz"); code != http.StatusOK {
+	if code, _ := status(t, next.ops.URL+"/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz after the warm load: %d", code)
 	}
 	// No waiting: the first answers after readiness are right.
@@ -112,12 +112,17 @@ func TestAdapterRestartServesAtOnce(t *testing.T) {
 	}
 }
 
-func status(t *testing.T, u string) int {
+// status requests u and returns the status code and the body.
+func status(t *testing.T, u string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

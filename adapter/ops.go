@@ -13,31 +13,46 @@ import (
 type Check struct {
 	Name  string
 	Check func() error
+	// Warn reports a failure without failing readiness, for a feature that
+	// is degraded while every value served stays right (forecasts without
+	// their history are reactive, not wrong): taking the replica out of
+	// the Service would only take its correct values away.
+	Warn bool
 }
 
 // NewOpsHandler serves rtcscale's self-metrics (/metrics) and its health
-// (/healthz: the process runs; /readyz: every check passes, and which does
-// not). It runs on its own port so that Prometheus and kubelet probes need
-// no access to the metrics APIs.
+// (/healthz: the process runs; /readyz: every check passes). As Kubernetes
+// components do, /readyz answers "ok" when ready, and lists every check,
+// with why it fails, when not ready or asked with ?verbose; a failing Warn
+// check shows there as [!] and leaves the answer 200. It runs on its own
+// port so that Prometheus and kubelet probes need no access to the metrics
+// APIs.
 func NewOpsHandler(g prometheus.Gatherer, checks ...Check) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		var failed []string
 		var b strings.Builder
 		for _, c := range checks {
-			if err := c.Check(); err != nil {
+			switch err := c.Check(); {
+			case err == nil:
+				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
+			case c.Warn:
+				fmt.Fprintf(&b, "[!]%s warning (ready nonetheless): %v\n", c.Name, err)
+			default:
 				failed = append(failed, c.Name)
 				fmt.Fprintf(&b, "[-]%s failed: %v\n", c.Name, err)
-			} else {
-				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
 			}
 		}
-		if len(failed) > 0 {
+		switch {
+		case len(failed) > 0:
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(&b, "readyz check failed: %s\n", strings.Join(failed, ", "))
-		} else {
+		case r.URL.Query().Has("verbose"):
+			b.WriteString("readyz check passed\n")
+		default:
+			b.Reset()
 			b.WriteString("ok\n")
 		}
 		fmt.Fprint(w, b.String())

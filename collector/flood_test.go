@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/internal/klogtest"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -41,7 +42,7 @@ func flood(sub *Subscriber, ns string, n int, at time.Time) {
 // refusal is counted, the log says so once per ten seconds per reason, and
 // a legitimate namespace keeps being served.
 func TestFloodOfInventedPods(t *testing.T) {
-	logs := captureLogs(t)
+	logs := klogtest.Capture(t)
 	m := NewMetrics(prometheus.NewRegistry())
 	c := &clock{t: t0}
 	store := NewStore(Options{MaxSeries: 1000, MaxSeriesPerNamespace: 500, MaxGaugeNames: 8, Now: c.Now}, m)
@@ -94,10 +95,10 @@ func TestFloodOfInventedPods(t *testing.T) {
 		t.Fatalf("after the flood the store holds %+v; want 1000 series (the total limit) and 8 gauge names", st)
 	}
 	// The log: one line per reason in ten seconds, however many refusals.
-	if n := logs.count("Rejected load sample", `"reason"="series_limit"`); n != 1 {
+	if n := logs.Count("Rejected load sample", `"reason"="series_limit"`); n != 1 {
 		t.Fatalf("%d log lines for series_limit, want 1:\n%s", n, logs)
 	}
-	if n := logs.count("Rejected load sample", `"reason"="gauge_name_limit"`); n != 1 {
+	if n := logs.Count("Rejected load sample", `"reason"="gauge_name_limit"`); n != 1 {
 		t.Fatalf("%d log lines for gauge_name_limit, want 1", n)
 	}
 	// The legitimate namespace is untouched and keeps being served.
@@ -118,13 +119,13 @@ func TestFloodOfInventedPods(t *testing.T) {
 // with how many were suppressed since; the rest of the ten seconds only
 // count.
 func TestRejectionLogIsRateLimited(t *testing.T) {
-	logs := captureLogs(t)
+	logs := klogtest.Capture(t)
 	store, c := newTestStore(Options{})
 	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
 	for range 1000 {
 		sub.HandleMessage("rtcscale.load.v1.x", []byte("{"))
 	}
-	if n := logs.count("Rejected load sample", "malformed"); n != 1 {
+	if n := logs.Count("Rejected load sample", "malformed"); n != 1 {
 		t.Fatalf("%d lines", n)
 	}
 	if got := sub.suppressed[sample.ReasonMalformed]; got != 999 {
@@ -134,7 +135,7 @@ func TestRejectionLogIsRateLimited(t *testing.T) {
 	sub.HandleMessage("rtcscale.load.v1.x", []byte("{"))
 	c.Add(rejectLogEvery - time.Millisecond)
 	sub.HandleMessage("rtcscale.load.v1.x", []byte("{"))
-	if n := logs.count("Rejected load sample", `"alsoRejectedSinceLastLog"=999`); n != 1 {
+	if n := logs.Count("Rejected load sample", `"alsoRejectedSinceLastLog"=999`); n != 1 {
 		t.Fatalf("the next line does not report the 999 suppressed:\n%s", logs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/rtcscale/rtcscale/internal/klogtest"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -22,7 +23,7 @@ func FuzzHandleMessage(f *testing.F) {
 	f.Add("rtcscale.load.v1.voice.asterisk", []byte(`{"v":1}`))
 	f.Add("rtcscale.load.v1.meet.jvb.jvb-0", []byte(`{"v":1,"kind":"jvb","namespace":"meet","pod":"jvb-0","ts_ms":1795334400000,"interval_ms":100,"gauges":{"stress":0.5,"a":1,"b":2,"c":3}}`))
 	// A refusal's log line costs more than the rest of an execution.
-	quietLogs(f)
+	klogtest.Quiet(f)
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
 		s, _ := newTestStore(Options{MaxSeries: 3, MaxSeriesPerNamespace: 2, MaxGaugeNames: 4})
 		s.UpsertPod(readyPod("voice", "a-1", "a", Workload{}))

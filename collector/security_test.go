@@ -2,13 +2,6 @@ package collector
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,83 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rtcscale/rtcscale/internal/klogtest"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
-
-// secureNATS runs a server from deploy/nats/accounts.conf, the example
-// configuration operators start from, with a fresh CA, server certificate
-// and NKeys. It returns the server and the files a client needs: the CA
-// and each user's seed file, by user.
-func secureNATS(t *testing.T) (srv *server.Server, caFile string, seeds map[string]string) {
-	t.Helper()
-	dir := t.TempDir()
-	caFile, certFile, keyFile := writeTLS(t, dir)
-	t.Setenv("RTCSCALE_NATS_TLS_CERT", certFile)
-	t.Setenv("RTCSCALE_NATS_TLS_KEY", keyFile)
-	t.Setenv("RTCSCALE_NATS_STORE", filepath.Join(dir, "jetstream"))
-	seeds = map[string]string{}
-	for _, user := range []string{"ADAPTER", "SIDECAR_KAMAILIO_0", "SIDECAR_KAMAILIO_1", "SIDECAR_ASTERISK"} {
-		kp, err := nkeys.CreateUser()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, _ := kp.PublicKey()
-		seed, _ := kp.Seed()
-		t.Setenv("RTCSCALE_"+user+"_NKEY", pub)
-		seeds[user] = filepath.Join(dir, user+".nk")
-		if err := os.WriteFile(seeds[user], seed, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	loaded, err := server.ProcessConfigFile("../deploy/nats/accounts.conf")
-	if err != nil {
-		t.Fatalf("deploy/nats/accounts.conf: %v", err)
-	}
-	srv = natstest.Start(t, func(o *server.Options) {
-		*o = *loaded
-		o.Host, o.Port, o.NoLog, o.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true
-	})
-	return srv, caFile, seeds
-}
-
-// writeTLS writes a CA and a server certificate for 127.0.0.1 signed by it.
-func writeTLS(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rtcscale test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "nats"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	write := func(name, typ string, b []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", keyDER)
-}
 
 // sidecar connects as one sidecar user; errs receives the server's
 // asynchronous refusals (permission violations).
@@ -126,7 +50,7 @@ func wantViolation(t *testing.T, errs chan error, what string) {
 // publishes its own pod's subject only and reads nothing; a client without
 // TLS or without a key is refused.
 func TestSecureNATS(t *testing.T) {
-	srv, caFile, seeds := secureNATS(t)
+	srv, caFile, seeds := natstest.Accounts(t, "../deploy/nats/accounts.conf")
 	url := srv.ClientURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -243,8 +167,8 @@ func TestSecureNATS(t *testing.T) {
 // (a password in the URL and in the options, a seed file that is not a
 // seed) and checks that none of them appears in an error or a log line.
 func TestNoSecretInLogsOrErrors(t *testing.T) {
-	srv, caFile, _ := secureNATS(t)
-	logs := captureLogs(t)
+	srv, caFile, _ := natstest.Accounts(t, "../deploy/nats/accounts.conf")
+	logs := klogtest.Capture(t)
 	const password, urlPassword, notASeed = "hunter2-Tr0ub4dor", "c0rrect-h0rse-battery", "SUAPRIVATEBUTNOTASEEDATALL1234567890"
 	port := srv.Addr().(*net.TCPAddr).Port
 
@@ -253,7 +177,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	if err != nil {
 		errs = append(errs, err.Error())
 	} else {
-		waitFor(t, "the refusal logged", func() bool { return logs.count("uthorization") > 0 })
+		waitFor(t, "the refusal logged", func() bool { return logs.Count("uthorization") > 0 })
 		// Refused credentials are retried, not given up on (nats.go's
 		// default is to give up after two refusals): they may be fixed
 		// on the server's side. The server counts the attempts.
@@ -263,7 +187,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		if nc.IsClosed() {
 			t.Fatal("the connection gave up after the credentials were refused")
 		}
-		if n := logs.count("uthorization"); n != 1 {
+		if n := logs.Count("uthorization"); n != 1 {
 			t.Fatalf("%d log lines for the same refusal, want 1:\n%s", n, logs)
 		}
 		if last := nc.LastError(); last != nil {
@@ -276,7 +200,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	if err != nil {
 		errs = append(errs, err.Error())
 	} else {
-		waitFor(t, "the second refusal logged", func() bool { return logs.count("uthorization") > 1 })
+		waitFor(t, "the second refusal logged", func() bool { return logs.Count("uthorization") > 1 })
 		if last := nc.LastError(); last != nil {
 			errs = append(errs, last.Error())
 		}

@@ -13,7 +13,6 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/kubernetes/fake"
@@ -145,13 +144,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	// The forecasts' first tick reads the store at once: let the first
 	// samples, delivered on the subscriber's goroutine, be in it by then.
 	waitForSeries(ctx, store, fleet.Pods(), 10*time.Second)
-	go live.Run(ctx, func(ctx context.Context) (*predictor.Store, error) {
-		js, err := jetstream.New(collectorConn)
-		if err != nil {
-			return nil, err
-		}
-		return predictor.OpenStore(ctx, js, predictor.StoreConfig{})
-	})
+	go live.Run(ctx, predictor.StoreOpener(collectorConn, predictor.StoreConfig{}))
 	cfg.Provider.Forecaster = live
 	prov := adapter.NewProvider(store, cfg.Provider, adapter.NewMetrics(reg))
 	api, err := adapter.NewLocalHandler(prov, !cfg.NoExternal)
@@ -175,7 +168,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	}
 	servers := []*http.Server{
 		{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: adapter.NewOpsHandler(reg, natsUp), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: adapter.NewOpsHandler(reg, natsUp, adapter.Check{Name: "history", Check: live.StoreStatus, Warn: true}), ReadHeaderTimeout: 10 * time.Second},
 	}
 	errc := make(chan error, 3)
 	for i, ln := range []net.Listener{apiLn, metricsLn} {

@@ -60,6 +60,8 @@ func TestChartAllOptions(t *testing.T) {
 		"forecast-gauges":       "calls,bitrate_out",
 		"forecast-lead":         "default=5m,voice/asterisk=learned",
 		"history-replicas":      "3",
+		"history-stream":        "TENANT_A_HISTORY",
+		"history-subject":       "tenant-a.history.v1",
 		"warm-restart-stream":   "RTCSCALE_LATEST",
 		"warm-restart-replicas": "3",
 	} {
@@ -164,6 +166,9 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{`config: {stale_after: 4}`, "stale_after"},
 		{`config: {max-series: many}`, "max-series"},
 		{`nats: {tls: {secretname: nats-tls}}`, "secretname"},
+		// A stream name or subject prefix the permissions could not name.
+		{`forecast: {historyStream: "A.B"}`, "historyStream"},
+		{`forecast: {historySubject: "a.>"}`, "historySubject"},
 	} {
 		_, err := renderChart(tc.values)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

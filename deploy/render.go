@@ -29,19 +29,7 @@ import (
 // (NOTES.txt aside) as one YAML stream. With no cluster to look up, the
 // generated serving certificate is new on every call.
 func RenderChart(chartDir, release, namespace, valuesYAML string) ([]byte, error) {
-	ch, err := loader.Load(chartDir)
-	if err != nil {
-		return nil, err
-	}
-	var vals map[string]any
-	if err := yaml.Unmarshal([]byte(valuesYAML), &vals); err != nil {
-		return nil, fmt.Errorf("values: %w", err)
-	}
-	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true, Revision: 1}, nil)
-	if err != nil {
-		return nil, err
-	}
-	files, err := engine.Render(ch, top)
+	files, err := renderFiles(chartDir, release, namespace, valuesYAML)
 	if err != nil {
 		return nil, err
 	}
@@ -92,4 +80,22 @@ func BuildKustomize(root, dir string, extra map[string]string) ([]byte, error) {
 		return nil, err
 	}
 	return res.AsYaml()
+}
+
+// renderFiles renders every template of the chart, NOTES.txt included, by
+// its path ("rtcscale/templates/NOTES.txt").
+func renderFiles(chartDir, release, namespace, valuesYAML string) (map[string]string, error) {
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		return nil, err
+	}
+	var vals map[string]any
+	if err := yaml.Unmarshal([]byte(valuesYAML), &vals); err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	top, err := util.ToRenderValues(ch, vals, common.ReleaseOptions{Name: release, Namespace: namespace, IsInstall: true, Revision: 1}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Render(ch, top)
 }

@@ -61,9 +61,10 @@ type Store struct {
 }
 
 // OpenStore creates the stream, or updates its limits, and returns a Store
-// writing to it.
+// writing to it. A failure of NATS or JetStream is a *StoreError.
 func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*Store, error) {
 	cfg = cfg.withDefaults()
+	before := js.Conn().LastError()
 	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       cfg.Stream,
 		Subjects:   []string{cfg.Subject + ".>"},
@@ -74,7 +75,7 @@ func OpenStore(ctx context.Context, js jetstream.JetStream, cfg StoreConfig) (*S
 		Discard:    jetstream.DiscardOld,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("history stream %s: %w", cfg.Stream, err)
+		return nil, cfg.diagnose(js.Conn(), before, err)
 	}
 	return &Store{js: js, cfg: cfg}, nil
 }
@@ -130,16 +131,23 @@ type LoadStats struct {
 
 // Load reads the whole stream into one History per workload (step and
 // capacity as NewHistory). It reads up to the last message stored when it
-// starts; later ones are the adapter's to add as it writes them.
+// starts; later ones are the adapter's to add as it writes them. A failure
+// of NATS or JetStream is a *StoreError.
 func (s *Store) Load(ctx context.Context, step time.Duration, capacity int) (map[string]*History, LoadStats, error) {
+	if err := checkStep(step); err != nil || capacity <= 0 {
+		return nil, LoadStats{}, fmt.Errorf("load history: invalid step %s or capacity %d", step, capacity)
+	}
+	before := s.js.Conn().LastError()
+	hs, st, err := s.load(ctx, step, capacity)
+	return hs, st, s.cfg.diagnose(s.js.Conn(), before, err)
+}
+
+func (s *Store) load(ctx context.Context, step time.Duration, capacity int) (map[string]*History, LoadStats, error) {
 	var st LoadStats
 	hs := map[string]*History{}
-	if err := checkStep(step); err != nil || capacity <= 0 {
-		return nil, st, fmt.Errorf("load history: invalid step %s or capacity %d", step, capacity)
-	}
 	stream, err := s.js.Stream(ctx, s.cfg.Stream)
 	if err != nil {
-		return nil, st, fmt.Errorf("history stream %s: %w", s.cfg.Stream, err)
+		return nil, st, err
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package predictor
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -81,6 +82,8 @@ type Live struct {
 	mu     sync.RWMutex
 	series map[seriesID]*series
 	store  *Store
+	// storeErr is why the last Attach failed, while no store is attached.
+	storeErr error
 
 	scratch []collector.WorkloadGauge // Tick's
 }
@@ -370,10 +373,11 @@ func (l *Live) Refit(ctx context.Context, now time.Time) int {
 }
 
 // Run records, persists and refits until ctx is done: it attaches the
-// store that open returns (retrying while it fails, say while NATS or
-// JetStream is unavailable; forecasts are reactive meanwhile), ticks in the
-// middle of every step so that a tick late or early by up to half a step
-// still records its own step, and refits in the background.
+// store that open returns (Attach, retried with backoff from 5 s to 5
+// minutes while it fails, say while NATS or JetStream is unavailable;
+// forecasts are reactive meanwhile), ticks in the middle of every step so
+// that a tick late or early by up to half a step still records its own
+// step, and refits in the background.
 func (l *Live) Run(ctx context.Context, open func(context.Context) (*Store, error)) {
 	kick := make(chan struct{}, 1)
 	var wg sync.WaitGroup
@@ -422,20 +426,10 @@ func (l *Live) Run(ctx context.Context, open func(context.Context) (*Store, erro
 	}
 }
 
-// attach opens the store and loads it, retrying until it works.
+// attach attaches the store, retrying until it works.
 func (l *Live) attach(ctx context.Context, open func(context.Context) (*Store, error)) {
 	wait := 5 * time.Second
-	for {
-		st, err := open(ctx)
-		if err == nil {
-			if err = l.Load(ctx, st); err == nil {
-				return
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		klog.ErrorS(err, "Opening the history store; forecasts are reactive until it works", "retryIn", wait)
+	for l.Attach(ctx, open) != nil && ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 			return
@@ -443,4 +437,58 @@ func (l *Live) attach(ctx context.Context, open func(context.Context) (*Store, e
 		}
 		wait = min(2*wait, 5*time.Minute)
 	}
+}
+
+// Attach opens the store with open and loads it (Load), once. A failure is
+// counted by reason (rtcscale_history_store_errors_total), kept for
+// StoreStatus, and logged when its cause differs from the previous
+// attempt's: Run retries for as long as the adapter runs, and the cause
+// (missing permissions, say) is worth one line, not one every few minutes.
+// Nothing is recorded when ctx ends.
+func (l *Live) Attach(ctx context.Context, open func(context.Context) (*Store, error)) error {
+	st, err := open(ctx)
+	if err == nil {
+		err = l.Load(ctx, st)
+	}
+	if ctx.Err() != nil {
+		return err
+	}
+	l.mu.Lock()
+	prev := l.storeErr
+	l.storeErr = err
+	l.mu.Unlock()
+	if err == nil {
+		if prev != nil {
+			klog.InfoS("History store usable now; forecasts learn from it", "stream", st.cfg.Stream)
+		}
+		return nil
+	}
+	reason := storeOther
+	var se *StoreError
+	if errors.As(err, &se) {
+		reason = se.Reason
+	}
+	l.metrics.storeErrors.WithLabelValues(reason).Inc()
+	if prev == nil || prev.Error() != err.Error() {
+		klog.ErrorS(err, "History store unusable; forecasts are reactive (<gauge>_forecast equals <gauge>) until it works. "+
+			"Retried with backoff up to 5m; logged again when the cause changes", "reason", reason)
+	}
+	return err
+}
+
+// StoreStatus is nil once the history store is attached; until then it
+// says why forecasts are reactive: not attached yet, or why the last
+// Attach failed (a *StoreError when NATS or JetStream is the cause). The
+// adapter's /readyz?verbose shows it without failing readiness: every
+// value served is still right.
+func (l *Live) StoreStatus() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	switch {
+	case l.store != nil:
+		return nil
+	case l.storeErr != nil:
+		return fmt.Errorf("forecasts are reactive: %w", l.storeErr)
+	}
+	return errors.New("forecasts are reactive until the history store is opened and loaded")
 }

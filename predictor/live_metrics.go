@@ -14,6 +14,7 @@ type liveMetrics struct {
 	refused      prometheus.Counter
 	loaded       prometheus.Counter
 	loadRejected prometheus.Counter
+	storeErrors  *prometheus.CounterVec
 }
 
 func newLiveMetrics(l *Live, reg prometheus.Registerer) *liveMetrics {
@@ -31,9 +32,17 @@ func newLiveMetrics(l *Live, reg prometheus.Registerer) *liveMetrics {
 		refused:      counter("rtcscale_forecast_series_refused_total", "Workload gauges given no history because the limit on histories (--forecast-max-series) was reached."),
 		loaded:       counter("rtcscale_history_loaded_total", "Messages read from the JetStream history store at start."),
 		loadRejected: counter("rtcscale_history_load_rejected_total", "Messages of the history store that did not decode or did not fit a history."),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rtcscale_history_store_errors_total",
+			Help: "Failed attempts to open and load the JetStream history store, by reason (permissions, jetstream_disabled, jetstream_error, unavailable, other); forecasts are reactive until one succeeds.",
+		}, []string{"reason"}),
+	}
+	// Every reason from the start, so that a rate over it is defined.
+	for _, r := range storeReasons {
+		m.storeErrors.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.fitSeconds, m.writes, m.writeErrors, m.refused, m.loaded, m.loadRejected, liveCollector{l})
+		reg.MustRegister(m.fitSeconds, m.writes, m.writeErrors, m.refused, m.loaded, m.loadRejected, m.storeErrors, liveCollector{l})
 	}
 	return m
 }
@@ -48,10 +57,11 @@ var (
 	modelDesc      = prometheus.NewDesc("rtcscale_predictor_model_info", "The model of the workload's gauge's predictor (reactive: none yet, or no pattern).", append(gaugeLabels, "model"), nil)
 	pointsDesc     = prometheus.NewDesc("rtcscale_history_points", "Steps of the workload's gauge's history that hold a value.", gaugeLabels, nil)
 	seriesCountDsc = prometheus.NewDesc("rtcscale_forecast_series", "Workload gauges with a history.", nil, nil)
+	storeReadyDesc = prometheus.NewDesc("rtcscale_history_store_ready", "1 once the JetStream history store is opened and loaded; 0 while it is not, and forecasts are reactive (<gauge>_forecast equals <gauge>).", nil, nil)
 )
 
 func (c liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{forecastDesc, leadDesc, modelDesc, pointsDesc, seriesCountDsc} {
+	for _, d := range []*prometheus.Desc{forecastDesc, leadDesc, modelDesc, pointsDesc, seriesCountDsc, storeReadyDesc} {
 		ch <- d
 	}
 }
@@ -86,4 +96,9 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(seriesCountDsc, prometheus.GaugeValue, float64(len(l.series)))
+	ready := 0.0
+	if l.store != nil {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(storeReadyDesc, prometheus.GaugeValue, ready)
 }

@@ -138,6 +138,12 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 	}
 
+	// The history store's state is on the metrics port's /readyz?verbose
+	// only: the serving port's checks (the generic API server's) have no
+	// way to report without failing.
+	if live != nil {
+		checks = append(checks, adapter.Check{Name: "history", Check: live.StoreStatus, Warn: true})
+	}
 	ops := &http.Server{Addr: *metricsAddr, Handler: adapter.NewOpsHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := ops.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

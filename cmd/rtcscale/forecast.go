@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
@@ -43,21 +42,13 @@ func (f *forecastFlags) start(ctx context.Context, store *collector.Store, nc *n
 	if f.live.Leads, err = predictor.ParseLeads(f.leads); err != nil {
 		return nil, fmt.Errorf("--forecast-lead: %w", err)
 	}
+	if err := f.store.Validate(); err != nil {
+		return nil, fmt.Errorf("--history-stream, --history-subject: %w", err)
+	}
 	live, err := predictor.NewLive(store, f.live, reg)
 	if err != nil {
 		return nil, fmt.Errorf("--forecast-gauges: %w", err)
 	}
-	open := func(ctx context.Context) (*predictor.Store, error) {
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return nil, err
-		}
-		st, err := predictor.OpenStore(ctx, js, f.store)
-		if err != nil {
-			return nil, fmt.Errorf("%w (is JetStream enabled on the NATS server? --forecast=false runs without forecasts)", err)
-		}
-		return st, nil
-	}
-	go live.Run(ctx, open)
+	go live.Run(ctx, predictor.StoreOpener(nc, f.store))
 	return live, nil
 }

@@ -72,3 +72,37 @@ so that the Secret and every APIService agree.
 {{- required "tls.caBundle (base64 PEM of the CA that signed tls.secretName) is required with tls.mode=secret" .Values.tls.caBundle -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The NATS permissions the adapter's user needs with these values, no more, as
+JSON {"publish": [...], "subscribe": [...]}: the samples; with forecasts, the
+JetStream API of the history stream (its info, create, update; an ordered
+consumer, named and unfiltered, its pull requests and its deletion on a
+reset) and the history subjects; with a warm restart, the same API of that
+stream (its consumer filters on the samples); and the inboxes replies arrive
+on. predictor.StoreConfig.Permissions says why each; deploy's
+TestNATSPermissions checks this against it.
+*/}}
+{{- define "rtcscale.natsPermissions" -}}
+{{- $api := "$JS.API." -}}
+{{- $pub := list -}}
+{{- $sub := list (printf "%s.>" .Values.nats.subjectPrefix) -}}
+{{- with .Values.forecast -}}
+{{- if .enabled -}}
+{{- $s := .historyStream | default "RTCSCALE_HISTORY" -}}
+{{- $pub = concat $pub (list
+  (print $api "STREAM.INFO." $s) (print $api "STREAM.CREATE." $s) (print $api "STREAM.UPDATE." $s)
+  (print $api "CONSUMER.CREATE." $s ".*") (print $api "CONSUMER.MSG.NEXT." $s ".*") (print $api "CONSUMER.DELETE." $s ".*")
+  (printf "%s.>" (.historySubject | default "rtcscale.history.v1"))) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.warmRestart.stream -}}
+{{- $pub = concat $pub (list
+  (print $api "STREAM.INFO." .) (print $api "STREAM.CREATE." .) (print $api "STREAM.UPDATE." .)
+  (print $api "CONSUMER.CREATE." . ".*." $.Values.nats.subjectPrefix ".>") (print $api "CONSUMER.MSG.NEXT." . ".*") (print $api "CONSUMER.DELETE." . ".*")) -}}
+{{- end -}}
+{{- if $pub -}}
+{{- $sub = append $sub "_INBOX.>" -}}
+{{- end -}}
+{{- dict "publish" $pub "subscribe" $sub | toJson -}}
+{{- end -}}
