@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 
 	"github.com/rtcscale/rtcscale/e2e/framework"
@@ -106,6 +108,21 @@ func waitReady(ctx context.Context, t *testing.T, cp *framework.Environment, ns,
 	if err != nil {
 		t.Fatalf("deployment %s/%s never had %d ready replicas: %v; status %+v", ns, name, replicas, err, d.Status)
 	}
+}
+
+// repoManifests reads the objects of a manifest of the checkout, path
+// relative to its root.
+func repoManifests(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	root, err := framework.RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := framework.ReadManifests(filepath.Join(root, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }
 
 func hpaCondition(h *autoscalingv2.HorizontalPodAutoscaler, t autoscalingv2.HorizontalPodAutoscalerConditionType) *autoscalingv2.HorizontalPodAutoscalerCondition {

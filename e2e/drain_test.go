@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -111,14 +110,7 @@ func TestDeletionCost(t *testing.T) {
 // informers, a moment after the apply).
 func grantDeletionCost(ctx context.Context, t *testing.T, e *framework.Environment) {
 	t.Helper()
-	root, err := framework.RepoRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := framework.ReadManifests(filepath.Join(root, deletionCostRBAC))
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := repoManifests(t, deletionCostRBAC)
 	applier, err := framework.NewApplier(e.Admin)
 	if err != nil {
 		t.Fatal(err)

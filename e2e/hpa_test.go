@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -125,6 +126,106 @@ func TestHPA(t *testing.T) {
 			return c != nil && c.Status == corev1.ConditionTrue
 		})
 		waitScaled(ctx, t, e, w.ns, w.name, 4, 4)
+	})
+
+	// forecast: the example HPA (deploy/examples/hpa-asterisk.yaml, as
+	// shipped) on an adapter whose history stream shows a daily ramp a few
+	// minutes from now. The live load stays flat, far under the Pods
+	// metric's target, yet the HPA adds pods before the ramp's time: only
+	// calls_forecast can have asked for them.
+	t.Run("forecast", func(t *testing.T) {
+		t.Parallel()
+		skipUnlessE2E(t)
+		ctx := testContext(t, forecastTimeout)
+		obj, hpa := exampleHPA(t)
+		ns, name, minReplicas := hpa.Namespace, hpa.Spec.ScaleTargetRef.Name, *hpa.Spec.MinReplicas
+		target := podsTarget(t, hpa)
+		if baselineCalls/float64(minReplicas) > target || math.Ceil(rampCalls/target) <= float64(minReplicas) {
+			t.Fatalf("%s (target %v, minReplicas %d) no longer fits the scenario's loads: %d calls must need minReplicas, %d more",
+				exampleHPAManifest, target, minReplicas, baselineCalls, rampCalls)
+		}
+		e, rampAt := forecastEnvironment(ctx, t, ns, name)
+		ready := time.Now()
+		if err := framework.CreateNamespace(ctx, e.Client, ns); err != nil {
+			t.Fatal(err)
+		}
+		startExampleHPA(ctx, t, e, obj, hpa, baselineCalls)
+
+		// The live load never ramps: the scenario ends once the HPA has
+		// asked for more pods, which must happen before the ramp's time.
+		riseCtx, cancel := context.WithDeadline(ctx, rampAt)
+		defer cancel()
+		h, err := framework.Until(riseCtx, e.Client.AutoscalingV2().HorizontalPodAutoscalers(ns), hpa.Name, func(h *autoscalingv2.HorizontalPodAutoscaler) (bool, error) {
+			return h.Status.DesiredReplicas > minReplicas, nil
+		})
+		if err != nil {
+			forecast, ferr := objectValue(context.Background(), e, ns, name, "calls_forecast")
+			t.Fatalf("the HPA added no pods before the ramp at %s: %v; %s; calls_forecast now %v (%v)",
+				rampAt.Format(time.TimeOnly), err, describeHPA(e, ns, hpa.Name), forecast, ferr)
+		}
+		rose := time.Now()
+		// The status that asked for more pods holds what the HPA read for
+		// that decision, over its current (minReplicas) pods.
+		perPod, okPods := hpaMetric(h, autoscalingv2.PodsMetricSourceType)
+		forecastPerPod, okForecast := hpaMetric(h, autoscalingv2.ObjectMetricSourceType)
+		if !okPods || !okForecast {
+			t.Fatalf("the HPA asked for %d replicas without reading both metrics: %s", h.Status.DesiredReplicas, describeHPA(e, ns, hpa.Name))
+		}
+		if limit := target * (1 + e.Options.HPATolerance); perPod > limit {
+			t.Errorf("the HPA read %v calls per pod when it asked for %d replicas: above the target %v and its tolerance (%v), so the reactive metric could have asked",
+				perPod, h.Status.DesiredReplicas, target, limit)
+		}
+		if forecastPerPod <= perPod {
+			t.Errorf("calls_forecast (%v per pod) is not above the current calls (%v per pod) when the HPA asked for %d replicas",
+				forecastPerPod, perPod, h.Status.DesiredReplicas)
+		}
+		checkNoMetricErrors(ctx, t, e, h)
+		d, err := framework.Until(ctx, e.Client.AppsV1().Deployments(ns), name, func(d *appsv1.Deployment) (bool, error) {
+			return *d.Spec.Replicas >= h.Status.DesiredReplicas, nil
+		})
+		if err != nil {
+			t.Fatalf("the Deployment was not scaled to the HPA's %d replicas: %v", h.Status.DesiredReplicas, err)
+		}
+		t.Logf("the adapter was ready %s before the ramp; %s later the HPA scaled %s/%s from %d to %d replicas, %s before the ramp, "+
+			"reading %v calls per pod (target %v) and calls_forecast %v per pod (%v in all)",
+			rampAt.Sub(ready).Round(time.Second), rose.Sub(ready).Round(time.Second), ns, name, h.Status.CurrentReplicas, *d.Spec.Replicas,
+			rampAt.Sub(rose).Round(time.Second), perPod, target, forecastPerPod, forecastPerPod*float64(h.Status.CurrentReplicas))
+	})
+
+	// forecast-reactive: the same HPA on the shared adapter, whose NATS
+	// server runs no JetStream, so the adapter has no history store: its
+	// calls_forecast is the current sum, and the HPA scales on the load
+	// alone without ever reporting a metric it could not get.
+	t.Run("forecast-reactive", func(t *testing.T) {
+		t.Parallel()
+		e, ctx := env(t), testContext(t, scenarioTimeout)
+		if e.NATS.JetStreamEnabled() {
+			t.Fatal("the shared NATS server runs JetStream: this scenario needs an adapter without a history store")
+		}
+		obj, hpa := exampleHPA(t)
+		ns, name, minReplicas := hpa.Namespace, hpa.Spec.ScaleTargetRef.Name, *hpa.Spec.MinReplicas
+		target := podsTarget(t, hpa)
+		// One pod's worth of calls keeps minReplicas; then the load of
+		// `want` pods, which the HPA's scale-up policy reaches in one step.
+		const want = 5
+		if minReplicas >= want || hpa.Spec.MaxReplicas < want {
+			t.Fatalf("%s (replicas %d-%d) no longer fits the scenario's %d replicas", exampleHPAManifest, minReplicas, hpa.Spec.MaxReplicas, want)
+		}
+		sharedNamespace(ctx, t, e, ns)
+		w := startExampleHPA(ctx, t, e, obj, hpa, target)
+		waitScaled(ctx, t, e, ns, name, minReplicas, minReplicas)
+
+		// A forecast above the current sum would ask for more than want.
+		w.sidecars.SetLoad(want * target)
+		h := waitScaled(ctx, t, e, ns, name, want, want)
+		checkNoMetricErrors(ctx, t, e, h)
+		forecast, err := objectValue(ctx, e, ns, name, "calls_forecast")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if forecast != want*target {
+			t.Errorf("calls_forecast of %s/%s is %v without a history store, want the current sum %v", ns, name, forecast, want*target)
+		}
 	})
 }
 
@@ -277,16 +378,23 @@ func describeHPA(e *framework.Environment, ns, name string) string {
 // currentAverage is the per-replica value the HPA last read for its only
 // metric (AverageValue targets).
 func currentAverage(h *autoscalingv2.HorizontalPodAutoscaler) float64 {
+	if len(h.Status.CurrentMetrics) != 1 {
+		return -1
+	}
+	return metricAverage(h.Status.CurrentMetrics[0])
+}
+
+// metricAverage is the per-replica value in the status of an AverageValue
+// metric, -1 if it has none.
+func metricAverage(m autoscalingv2.MetricStatus) float64 {
 	var q *resource.Quantity
-	if len(h.Status.CurrentMetrics) == 1 {
-		switch m := h.Status.CurrentMetrics[0]; {
-		case m.Object != nil:
-			q = m.Object.Current.AverageValue
-		case m.External != nil:
-			q = m.External.Current.AverageValue
-		case m.Pods != nil:
-			q = m.Pods.Current.AverageValue
-		}
+	switch {
+	case m.Object != nil:
+		q = m.Object.Current.AverageValue
+	case m.External != nil:
+		q = m.External.Current.AverageValue
+	case m.Pods != nil:
+		q = m.Pods.Current.AverageValue
 	}
 	if q == nil {
 		return -1

@@ -42,9 +42,7 @@ import (
 // on loopback (docs/e2e.md): the Service becomes an ExternalName for
 // localhost and each APIService gets the adapter's port.
 func TestInstall(t *testing.T) {
-	if os.Getenv("RTCSCALE_E2E") == "0" {
-		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
-	}
+	skipUnlessE2E(t)
 	root, err := framework.RepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +256,7 @@ func startRenderedAdapter(ctx context.Context, t *testing.T, cp *framework.Contr
 		}
 	}
 
-	natsServer, err := framework.StartNATS()
+	natsServer, err := framework.StartNATS("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,12 +74,17 @@ func setup() (*framework.Environment, error) {
 	// to the pods that opt in (TestDeletionCost's), with the permission
 	// that scenario grants (deploy/kustomize/components/deletion-cost).
 	return framework.StartEnvironment(ctx, root, framework.EnvironmentOptions{
-		// New pods spend a second Running but not Ready, as servers that
-		// start up do: the HPA and the adapter must handle that state.
-		Options:     framework.Options{Log: os.Stderr, PodReadyAfter: time.Second},
+		Options:     controlPlaneOptions(),
 		AdapterArgs: []string{"--pod-deletion-cost", "--pod-deletion-cost-interval=1s"},
 		Race:        raceEnabled,
 	})
+}
+
+// controlPlaneOptions are those of every environment of the suite.
+func controlPlaneOptions() framework.Options {
+	// New pods spend a second Running but not Ready, as servers that start
+	// up do: the HPA and the adapter must handle that state.
+	return framework.Options{Log: os.Stderr, PodReadyAfter: time.Second}
 }
 
 // testTimeout is the -test.timeout the binary runs with (0: none).
@@ -104,9 +109,7 @@ func waitForInterrupt() {
 // RTCSCALE_E2E=0, failed when setting it up failed.
 func env(t testing.TB) *framework.Environment {
 	t.Helper()
-	if os.Getenv("RTCSCALE_E2E") == "0" {
-		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
-	}
+	skipUnlessE2E(t)
 	setupOnce.Do(func() { cluster, setupErr = setup() })
 	if setupErr != nil {
 		t.Fatalf("e2e environment: %v", setupErr)
@@ -114,8 +117,22 @@ func env(t testing.TB) *framework.Environment {
 	if err := cluster.Check(); err != nil {
 		t.Fatal(err)
 	}
+	checkAdapterLog(t, cluster.Adapter)
+	return cluster
+}
+
+// skipUnlessE2E skips the test when RTCSCALE_E2E=0.
+func skipUnlessE2E(t testing.TB) {
+	if os.Getenv("RTCSCALE_E2E") == "0" {
+		t.Skip("e2e tests skipped: RTCSCALE_E2E=0")
+	}
+}
+
+// checkAdapterLog fails the test, when it ends, if the adapter's log shows
+// a refused request or a data race (Adapter.Problems).
+func checkAdapterLog(t testing.TB, a *framework.Adapter) {
 	t.Cleanup(func() {
-		lines, err := cluster.Adapter.Problems()
+		lines, err := a.Problems()
 		if err != nil {
 			t.Error(err)
 		}
@@ -123,5 +140,4 @@ func env(t testing.TB) *framework.Environment {
 			t.Errorf("adapter log: %s", l)
 		}
 	})
-	return cluster
 }

@@ -29,6 +29,14 @@ type EnvironmentOptions struct {
 	// Race builds rtcscale with the race detector; Adapter.Problems then
 	// reports the races it finds.
 	Race bool
+	// JetStreamDir, if set, runs the NATS server with JetStream storing
+	// there, so that the adapter keeps its workloads' histories in it
+	// (docs/forecast.md). Without JetStream the adapter has no history
+	// store and its forecasts are the current sums.
+	JetStreamDir string
+	// BeforeAdapter, if set, runs once NATS is up and before the adapter
+	// starts: to fill the history stream the adapter loads when it starts.
+	BeforeAdapter func(context.Context, *Environment) error
 }
 
 // StartEnvironment builds what is missing (the pinned binaries, rtcscale)
@@ -55,11 +63,16 @@ func StartEnvironment(ctx context.Context, repoRoot string, opts EnvironmentOpti
 	if err != nil {
 		return nil, err
 	}
-	if env.NATS, err = StartNATS(); err != nil {
+	if env.NATS, err = StartNATS(opts.JetStreamDir); err != nil {
 		return nil, err
 	}
 	if env.Conn, err = nats.Connect(env.NATS.ClientURL()); err != nil {
 		return nil, err
+	}
+	if opts.BeforeAdapter != nil {
+		if err := opts.BeforeAdapter(ctx, env); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(opts.Log, "e2e: starting rtcscale adapter\n")
 	env.Adapter, err = StartAdapter(ctx, env.ControlPlane, repoRoot, AdapterOptions{

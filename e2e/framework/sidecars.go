@@ -18,9 +18,11 @@ import (
 	"github.com/rtcscale/rtcscale/sample"
 )
 
-// StartNATS runs a NATS server in this process on a free loopback port.
-func StartNATS() (*server.Server, error) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+// StartNATS runs a NATS server in this process on a free loopback port,
+// with JetStream storing in jetStreamDir unless it is empty.
+func StartNATS(jetStreamDir string) (*server.Server, error) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true,
+		JetStream: jetStreamDir != "", StoreDir: jetStreamDir})
 	if err != nil {
 		return nil, err
 	}
