@@ -13,6 +13,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/kubernetes/fake"
@@ -34,7 +35,9 @@ type Config struct {
 	NATSPort int
 	// Interval between samples. Default 2s.
 	Interval time.Duration
-	// Day is how long a simulated day lasts. Default 10m.
+	// Day is how long a simulated day lasts: the Clock that the fleet and
+	// the forecasts run on goes 24h/Day times faster than real time.
+	// Default 10m.
 	Day time.Duration
 	// Fleet to simulate. Default DefaultFleet.
 	Fleet []Workload
@@ -48,20 +51,44 @@ type Config struct {
 	NoExternal bool
 	// HistoryDir is where the embedded NATS server's JetStream keeps the
 	// workloads' histories. Default: a temporary directory, removed when
-	// the demo stops.
+	// the demo stops. A directory that holds histories is resumed: the
+	// simulated clock goes on from the newest minute they hold.
 	HistoryDir string
 }
 
-// Addrs are where a running demo serves.
+// Addrs are where a running demo serves, and the simulated time it runs
+// on.
 type Addrs struct {
 	API, Metrics string // http://host:port
 	NATS         string // nats://host:port
+	Clock        Clock
 }
 
+// step is the resolution of the demo's histories: the adapter's minute, of
+// simulated time.
+const step = time.Minute
+
+// backfillDays is how many simulated days of history a demo writes into a
+// new history stream before it starts, so that its forecasts have history
+// at once: the predictor looks for a daily pattern in 3 days or more.
+const backfillDays = 4
+
+// lead is how far ahead the demo's forecasts look, in simulated time. It is
+// set rather than learned: the simulated pods are Ready at once, and a
+// learned lead is measured in real time. 30 minutes is a pod's start-up
+// with the time an HPA takes to scale up on a steep ramp (docs/forecast.md),
+// and shows on the demo's curve.
+const lead = 30 * time.Minute
+
+// forecastGauges are the gauges the demo forecasts, as the adapter's
+// default --forecast-gauges: those that carry its fleet's load.
+var forecastGauges = []string{sample.GaugeCalls, sample.GaugeParticipants}
+
 // Run runs the demo until ctx is done: it starts an embedded NATS server,
-// the collector subscribed to it, the simulated fleet publishing, and the
-// metrics APIs on localhost. It calls ready once everything serves, then
-// prints to out how to look at it.
+// the collector subscribed to it, the simulated fleet publishing, the
+// forecasts on the simulated Clock, and the metrics APIs on localhost. It
+// calls ready once everything serves, then prints to out how to look at
+// it.
 func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) error {
 	cfg = cfg.withDefaults()
 
@@ -99,7 +126,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		return err
 	}
 	cluster.Start(ctx.Done())
-	fleet := NewFleet(cfg.Fleet, cfg.SubjectPrefix, cfg.Interval, cfg.Day, 1)
+	fleet := NewFleet(cfg.Fleet, cfg.SubjectPrefix, cfg.Interval, 1)
 	if err := fleet.Register(ctx, client); err != nil {
 		return fmt.Errorf("creating the simulated pods: %w", err)
 	}
@@ -116,6 +143,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	if err := sub.Start(collectorConn); err != nil {
 		return err
 	}
+	js, err := jetstream.New(collectorConn)
+	if err != nil {
+		return err
+	}
+	start, backfilled, err := openHistory(ctx, js, fleet)
+	if err != nil {
+		return fmt.Errorf("the demo's history stream: %w", err)
+	}
+	clock := Clock{Began: time.Now(), Start: start, Day: cfg.Day}
+
 	// Publish once and wait until it is in, so that the first query a
 	// newcomer pastes finds values.
 	fleetConn, err := nats.Connect(ns.ClientURL(), nats.Name("rtcscale-demo-fleet"))
@@ -123,7 +160,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		return err
 	}
 	defer fleetConn.Close()
-	if err := fleet.Publish(fleetConn, time.Now()); err != nil {
+	if err := fleet.Publish(fleetConn, clock, time.Now()); err != nil {
 		return err
 	}
 	if err := fleetConn.Flush(); err != nil {
@@ -133,11 +170,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		return err
 	}
 
-	// Forecasts learn from the history the demo records in JetStream, a
-	// value a minute. A demo day is minutes long, so the predictor sees
-	// no daily pattern and serves the current sum: that is its rule until
-	// it has 3 days of history.
-	live, err := predictor.NewLive(store, predictor.LiveConfig{}, reg)
+	// The forecasts are the adapter's, on the simulated clock: they record
+	// the workloads every simulated minute into the JetStream history,
+	// which they load first, with the days written into it above, and
+	// refit every 15 simulated minutes. A demo day is a day to them.
+	live, err := predictor.NewLive(store, predictor.LiveConfig{
+		Step: step, Gauges: forecastGauges, Leads: predictor.Leads{Default: lead},
+		Now: clock.Now, After: clock.After,
+	}, reg)
 	if err != nil {
 		return err
 	}
@@ -180,13 +220,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		}
 	}()
 	go store.Run(ctx.Done(), 5*time.Second)
-	go func() { errc <- fleet.Run(ctx, fleetConn) }()
+	go func() { errc <- fleet.Run(ctx, fleetConn, clock) }()
 
-	addrs := Addrs{API: "http://" + apiLn.Addr().String(), Metrics: "http://" + metricsLn.Addr().String(), NATS: ns.ClientURL()}
+	addrs := Addrs{API: "http://" + apiLn.Addr().String(), Metrics: "http://" + metricsLn.Addr().String(), NATS: ns.ClientURL(), Clock: clock}
 	if ready != nil {
 		ready(addrs)
 	}
-	printHelp(out, addrs, cfg)
+	history := fmt.Sprintf("%d simulated days of history, written into JetStream at start from the same curve and noise", backfillDays)
+	if !backfilled {
+		history = "the history kept in " + cfg.HistoryDir + ", which the simulated clock goes on from"
+	}
+	printHelp(out, addrs, cfg, history)
 
 	select {
 	case <-ctx.Done():
@@ -222,6 +266,33 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// openHistory opens the demo's history stream and returns the simulated
+// time its clock starts at: a step after the newest value an earlier demo
+// kept there (--history-dir), so that the forecasts go on from it; in a new
+// stream, 06:00 today, so that the morning rush comes soon, after writing
+// the backfillDays simulated days before it. backfilled says which.
+func openHistory(ctx context.Context, js jetstream.JetStream, fleet *Fleet) (start time.Time, backfilled bool, err error) {
+	st, err := predictor.OpenStore(ctx, js, predictor.StoreConfig{})
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	// Histories of one step are enough to find the newest.
+	hs, _, err := st.Load(ctx, step, 1)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, h := range hs {
+		if t, ok := h.Latest(); ok && t.After(start) {
+			start = t
+		}
+	}
+	if !start.IsZero() {
+		return start.Add(step), false, nil
+	}
+	start = time.Now().UTC().Truncate(24 * time.Hour).Add(6 * time.Hour)
+	return start, true, fleet.Backfill(ctx, st, forecastGauges, start.Add(-backfillDays*24*time.Hour), start, step)
+}
+
 // startNATS starts an in-process NATS server on loopback, with JetStream
 // storing in dir.
 func startNATS(port int, dir string) (*natsserver.Server, error) {
@@ -244,28 +315,35 @@ func startNATS(port int, dir string) (*natsserver.Server, error) {
 	return ns, nil
 }
 
-func printHelp(out io.Writer, a Addrs, cfg Config) {
+func printHelp(out io.Writer, a Addrs, cfg Config, history string) {
 	cm := a.API + "/apis/custom.metrics.k8s.io/v1beta2"
 	em := a.API + "/apis/external.metrics.k8s.io/v1beta1"
+	asterisk := cm + "/namespaces/voice/deployments.apps/asterisk"
+	minute := (time.Duration(float64(time.Minute) / a.Clock.speed())).Round(time.Millisecond)
 	fmt.Fprintf(out, `rtcscale demo is running.
 
   embedded NATS      %s   (samples on %s.<namespace>.<kind>.<pod>)
   metrics APIs       %s   (plain HTTP on loopback; in a cluster the HPA reaches them through the apiserver)
   self-metrics       %s/metrics, %s/readyz
 
-A simulated day lasts %s: watch the values follow the morning rush (samples every %s).
+A simulated day lasts %s, from %s (a simulated minute is %s; samples every %s):
+watch the values follow the morning rush at 10:00 and the afternoon one at 15:00.
+The forecasts run on the simulated clock and learn from %s.
 Try:
 
   # calls per Asterisk pod, as an HPA with a Pods metric asks for them
   curl -s '%s/namespaces/voice/pods/*/calls?labelSelector=app%%3Dasterisk'
 
   # calls summed over the Asterisk Deployment (Object metric), and the busiest pod
-  curl -s '%s/namespaces/voice/deployments.apps/asterisk/calls'
-  curl -s '%s/namespaces/voice/deployments.apps/asterisk/calls_max'
+  curl -s '%s/calls'
+  curl -s '%s/calls_max'
 
-  # the calls it is expected to reach within its pods' start-up: the predictor needs
-  # 3 days of history (kept in the embedded NATS's JetStream); until then, the current sum
-  curl -s '%s/namespaces/voice/deployments.apps/asterisk/calls_forecast'
+  # the calls the Deployment is expected to reach within the next %s (simulated): above
+  # calls as each rush hour nears, so that an HPA on it adds pods before the calls come
+  curl -s '%s/calls_forecast'
+
+  # both, every 2 s
+  while sleep 2; do for m in calls calls_forecast; do printf '%%s %%-8s ' $m $(curl -s '%s/'$m | grep -o '"value": *"[^"]*"' | cut -d'"' -f4); done; echo; done
 
   # JVB participants per pod, and the whole namespace's
   curl -s '%s/namespaces/meet/pods/*/participants'
@@ -278,7 +356,8 @@ Try:
   curl -s '%s'
 
 Ctrl-C stops.
-`, a.NATS, cfg.SubjectPrefix, a.API, a.Metrics, a.Metrics, cfg.Day, cfg.Interval, cm, cm, cm, cm, cm, cm, em, cm)
+`, a.NATS, cfg.SubjectPrefix, a.API, a.Metrics, a.Metrics, cfg.Day, a.Clock.Start.Format("Mon 15:04"), minute, cfg.Interval, history,
+		cm, asterisk, asterisk, lead, asterisk, asterisk, cm, cm, em, cm)
 }
 
 // waitForSeries waits until store holds n series, ctx ends, or limit

@@ -5,9 +5,11 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -68,14 +72,11 @@ type Fleet struct {
 	pods     []*pod
 	prefix   string
 	interval time.Duration
-	day      time.Duration
-	start    time.Time
 }
 
-// NewFleet builds the pods of workloads. A simulated day lasts day of real
-// time, so that a demo shows the daily rush in minutes.
-func NewFleet(workloads []Workload, prefix string, interval, day time.Duration, seed uint64) *Fleet {
-	f := &Fleet{prefix: prefix, interval: interval, day: day, start: time.Now()}
+// NewFleet builds the pods of workloads.
+func NewFleet(workloads []Workload, prefix string, interval time.Duration, seed uint64) *Fleet {
+	f := &Fleet{prefix: prefix, interval: interval}
 	for i := range workloads {
 		w := &workloads[i]
 		for j := 0; j < w.Pods; j++ {
@@ -101,13 +102,6 @@ func suffix(rng *rand.Rand) string {
 
 // Pods is how many pods the fleet simulates.
 func (f *Fleet) Pods() int { return len(f.pods) }
-
-// TimeOfDay is the simulated time of day at t.
-func (f *Fleet) TimeOfDay(t time.Time) time.Duration {
-	// The simulated day starts at 06:00, so the morning rush comes soon.
-	elapsed := float64(t.Sub(f.start)) / float64(f.day)
-	return time.Duration(math.Mod(0.25+elapsed, 1) * float64(24*time.Hour))
-}
 
 // Register creates the fleet's workloads and pods in a cluster (the demo's
 // in-memory one), Ready, so that the collector's informers see them as
@@ -158,9 +152,10 @@ func (f *Fleet) Register(ctx context.Context, client kubernetes.Interface) error
 	return nil
 }
 
-// Publish sends one sample of every pod, observed at t.
-func (f *Fleet) Publish(nc *nats.Conn, t time.Time) error {
-	level := Shape(f.TimeOfDay(t))
+// Publish sends one sample of every pod, observed at t, at the load of
+// clock's time of day.
+func (f *Fleet) Publish(nc *nats.Conn, clock Clock, t time.Time) error {
+	level := Shape(clock.TimeOfDay(t))
 	for _, p := range f.pods {
 		p.fill(t, level, f.interval)
 		p.buf = p.sample.AppendJSON(p.buf[:0])
@@ -172,11 +167,11 @@ func (f *Fleet) Publish(nc *nats.Conn, t time.Time) error {
 }
 
 // Run publishes every interval until ctx is done.
-func (f *Fleet) Run(ctx context.Context, nc *nats.Conn) error {
+func (f *Fleet) Run(ctx context.Context, nc *nats.Conn, clock Clock) error {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
 	for {
-		if err := f.Publish(nc, time.Now()); err != nil {
+		if err := f.Publish(nc, clock, time.Now()); err != nil {
 			return err
 		}
 		select {
@@ -191,7 +186,7 @@ func (f *Fleet) Run(ctx context.Context, nc *nats.Conn) error {
 // real servers' sidecars publish.
 func (p *pod) fill(t time.Time, level float64, interval time.Duration) {
 	w := p.w
-	load := math.Round(math.Max(0, w.Peak*level*p.share*(1+0.05*p.rng.NormFloat64())))
+	load := p.load(level)
 	s := &p.sample
 	*s = sample.Sample{Kind: w.Server, Namespace: w.Namespace, Pod: p.name, Node: p.node, Region: w.Region,
 		Time: t, Seq: p.seq, Interval: interval, Gauges: s.Gauges[:0]}
@@ -215,6 +210,58 @@ func (p *pod) fill(t time.Time, level float64, interval time.Duration) {
 			sample.Gauge{Name: sample.GaugeBitrateIn, Value: 2 * load * legBitrate},
 			sample.Gauge{Name: sample.GaugeBitrateOut, Value: 2 * load * legBitrate})
 	}
+}
+
+// load is the pod's load at the fleet's load level, in its server's main
+// unit, with 5% noise.
+func (p *pod) load(level float64) float64 {
+	return math.Round(math.Max(0, p.w.Peak*level*p.share*(1+0.05*p.rng.NormFloat64())))
+}
+
+// unit is the gauge that carries a workload's load (Peak's unit).
+func (w *Workload) unit() string {
+	if w.Server == sample.KindJVB {
+		return sample.GaugeParticipants
+	}
+	return sample.GaugeCalls
+}
+
+// Backfill writes into st the history the demo's forecasts would have
+// recorded over the simulated times [from, to), a value every step: each
+// workload's sum over its pods of the load on the fleet's curve, with the
+// pods' noise, in the gauge that carries it, if it is one of gauges. The
+// workloads are written concurrently: JetStream confirms each value, and
+// days of minutes take seconds.
+func (f *Fleet) Backfill(ctx context.Context, st *predictor.Store, gauges []string, from, to time.Time, step time.Duration) error {
+	byWorkload := map[*Workload][]*pod{}
+	for _, p := range f.pods {
+		if slices.Contains(gauges, p.w.unit()) {
+			byWorkload[p.w] = append(byWorkload[p.w], p)
+		}
+	}
+	errs := make(chan error, len(byWorkload))
+	for w, pods := range byWorkload {
+		key := predictor.SeriesKey(w.Namespace, collector.Workload{Kind: collector.ParseWorkloadKind(w.Controller), Name: w.Name}, w.unit())
+		go func() {
+			for t := from; t.Before(to); t = t.Add(step) {
+				level := Shape(timeOfDay(t))
+				sum := 0.0
+				for _, p := range pods {
+					sum += p.load(level)
+				}
+				if err := st.Append(ctx, key, step, t, sum); err != nil {
+					errs <- fmt.Errorf("writing the history of %s: %w", key, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var err error
+	for range byWorkload {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
 
 func ptr[T any](v T) *T { return &v }

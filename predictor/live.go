@@ -42,6 +42,11 @@ type LiveConfig struct {
 	Leads Leads
 	// Now is the clock; tests set it. Default time.Now.
 	Now func() time.Time
+	// After waits d on Now's clock, as time.After does on the real one
+	// (the default). Run ticks on it, so that a clock running faster than
+	// real time (the demo's, where a day lasts minutes) is still recorded
+	// every Step of its own time.
+	After func(d time.Duration) <-chan time.Time
 }
 
 func (c LiveConfig) withDefaults() LiveConfig {
@@ -59,6 +64,9 @@ func (c LiveConfig) withDefaults() LiveConfig {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.After == nil {
+		c.After = time.After
 	}
 	return c
 }
@@ -397,14 +405,13 @@ func (l *Live) Run(ctx context.Context, open func(context.Context) (*Store, erro
 	defer wg.Wait()
 	// The first tick is at once, so that a starting adapter records and
 	// shows its workloads without waiting for the next step.
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	wake := l.cfg.After(0)
 	var lastErr time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-wake:
 		}
 		tctx, cancel := context.WithTimeout(ctx, l.cfg.Step/2)
 		err := l.Tick(tctx, l.cfg.Now())
@@ -422,7 +429,7 @@ func (l *Live) Run(ctx context.Context, open func(context.Context) (*Store, erro
 		if !next.After(now) {
 			next = next.Add(l.cfg.Step)
 		}
-		timer.Reset(next.Sub(now))
+		wake = l.cfg.After(next.Sub(now))
 	}
 }
 

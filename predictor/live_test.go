@@ -2,6 +2,7 @@ package predictor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -450,20 +451,27 @@ func TestRollingLearnsAsItGoes(t *testing.T) {
 	}
 }
 
-// TestLiveRun runs the whole loop on the wall clock with one-second steps:
-// it opens the store, records every step and stops with its context.
-func TestLiveRun(t *testing.T) {
-	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
-	st, _ := openStore(t, srv.ClientURL())
-	// The values Run appends, as they reach the stream's subjects.
+// subscribeAppends returns the values appended to the history stream from
+// now on, as they reach its subjects.
+func subscribeAppends(t *testing.T, url string) <-chan *nats.Msg {
+	t.Helper()
 	appended := make(chan *nats.Msg, 64)
-	nc := natstest.Connect(t, srv.ClientURL())
+	nc := natstest.Connect(t, url)
 	if _, err := nc.ChanSubscribe("rtcscale.history.v1.>", appended); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	return appended
+}
+
+// TestLiveRun runs the whole loop on the wall clock with one-second steps:
+// it opens the store, records every step and stops with its context.
+func TestLiveRun(t *testing.T) {
+	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
+	st, _ := openStore(t, srv.ClientURL())
+	appended := subscribeAppends(t, srv.ClientURL())
 	f := newFleet(t, time.Now(), time.Minute)
 	f.publish(f.clock.Now(), 10) // fresh for as long as the fleet's clock stands still
 	l, err := NewLive(f.src, LiveConfig{Step: time.Second, Keep: time.Hour}, nil)
@@ -488,5 +496,84 @@ func TestLiveRun(t *testing.T) {
 	<-done
 	if v, ok := l.Forecast("voice", asterisk, "calls", 10); !ok || v != 10 {
 		t.Fatalf("forecast %v %v", v, ok)
+	}
+}
+
+// TestLiveRunTicksOnItsClock runs the loop on a clock of the test's, as the
+// demo runs it on its faster one: Run records the step of that clock's now
+// and waits on that clock's After until the middle of the next step.
+func TestLiveRunTicksOnItsClock(t *testing.T) {
+	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
+	st, _ := openStore(t, srv.ClientURL())
+	t0 := time.Date(2024, 6, 6, 8, 0, 10, 0, time.UTC)
+	// A minute already stored, so that a first tick that comes before the
+	// store is attached is appended when Load merges it.
+	if err := st.Append(context.Background(), SeriesKey("voice", asterisk, "calls"), time.Minute, t0.Add(-time.Minute), 10); err != nil {
+		t.Fatal(err)
+	}
+	appended := subscribeAppends(t, srv.ClientURL())
+	f := newFleet(t, t0, time.Minute)
+	f.publish(t0, 10)
+	type wait struct {
+		d    time.Duration
+		wake chan time.Time
+	}
+	waits := make(chan wait, 8) // After must not block Run once the test stops listening
+	cfg := LiveConfig{Gauges: []string{"calls"}, After: func(d time.Duration) <-chan time.Time {
+		w := wait{d, make(chan time.Time, 1)}
+		waits <- w
+		return w.wake
+	}}
+	l := newTestLive(t, f, cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Run(ctx, func(context.Context) (*Store, error) { return st, nil })
+	}()
+	defer func() { cancel(); <-done }()
+	timeout := time.After(20 * time.Second)
+	next := func() wait {
+		t.Helper()
+		select {
+		case w := <-waits:
+			return w
+		case <-timeout:
+			t.Fatal("Run did not wait on its clock")
+		}
+		return wait{}
+	}
+	slot := func() time.Time {
+		t.Helper()
+		select {
+		case m := <-appended:
+			var v struct{ T int64 }
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				t.Fatal(err)
+			}
+			return time.Unix(v.T, 0).UTC()
+		case <-timeout:
+			t.Fatal("Run appended nothing")
+		}
+		return time.Time{}
+	}
+	if w := next(); w.d != 0 {
+		t.Fatalf("first wait %s, want an immediate tick", w.d)
+	} else {
+		w.wake <- t0
+	}
+	if got := slot(); !got.Equal(t0.Truncate(time.Minute)) {
+		t.Fatalf("first tick recorded %s, want the step of the clock's %s", got, t0)
+	}
+	// 08:00:10 to the middle of the next step, 08:00:30, on the clock.
+	w := next()
+	if w.d != 20*time.Second {
+		t.Fatalf("Run waits %s for its next tick, want 20s of its clock", w.d)
+	}
+	t1 := t0.Add(80 * time.Second) // 08:01:30
+	f.publish(t1, 12)
+	w.wake <- t1
+	if got := slot(); !got.Equal(t1.Truncate(time.Minute)) {
+		t.Fatalf("second tick recorded %s, want %s", got, t1.Truncate(time.Minute))
 	}
 }

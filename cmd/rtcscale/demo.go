@@ -18,8 +18,8 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.MetricsListen, "metrics-bind-address", "127.0.0.1:9090", "where to serve self-metrics and probes")
 	fs.IntVar(&cfg.NATSPort, "nats-port", 0, "port of the embedded NATS server (0: 4222 if free, else any)")
 	fs.DurationVar(&cfg.Interval, "interval", 2e9, "how often each simulated sidecar publishes")
-	fs.DurationVar(&cfg.Day, "day", 600e9, "how long a simulated day lasts")
-	fs.StringVar(&cfg.HistoryDir, "history-dir", "", "where the embedded NATS keeps the workloads' histories (JetStream); default a temporary directory removed on exit")
+	fs.DurationVar(&cfg.Day, "day", 600e9, "how long a simulated day lasts; the fleet and the forecasts run on the simulated clock")
+	fs.StringVar(&cfg.HistoryDir, "history-dir", "", "where the embedded NATS keeps the workloads' histories (JetStream); default a temporary directory removed on exit. A new one gets 4 simulated days of history; a kept one is resumed, the simulated clock going on from its newest minute")
 	addKlogFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
