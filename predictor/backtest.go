@@ -12,12 +12,14 @@ type BacktestOptions struct {
 	Horizons []time.Duration
 	// Holdout is the final part of the series forecast and scored; it is
 	// capped at a third of the series so the models have history to learn
-	// from. Default 56 days.
-	Holdout time.Duration
+	// from. Default 56 days. HoldoutShare, if set (0 to 1/3), gives it as a
+	// share of the series instead.
+	Holdout      time.Duration
+	HoldoutShare float64
 	// Refit is how often, within the holdout, the models are refitted and
 	// chosen again from the data so far. Default 24h.
 	Refit time.Duration
-	// Options of the fit (UnderCost, BandQuantile, ...); Lead is ignored:
+	// Options of the fit (UnderCost, ...); Lead is ignored:
 	// every horizon is chosen for on its own.
 	Options
 }
@@ -30,8 +32,6 @@ type Score struct {
 	SMAPE float64
 	// Under is the share of forecasts below the actual value.
 	Under float64
-	// AboveUpper is the share of actual values above the upper band.
-	AboveUpper float64
 	// N is the number of forecasts scored.
 	N int
 }
@@ -44,6 +44,9 @@ type HorizonResult struct {
 	Models map[string]Score
 	// Chosen is the score of the model picked at each refit.
 	Chosen Score
+	// Baselines are the scores of the simple forecasts a model has to
+	// beat, by name (see Baselines).
+	Baselines map[string]Score
 	// Picks counts how many refits picked each model.
 	Picks map[string]int
 	// Last is the model picked at the last refit: what would serve now.
@@ -64,10 +67,10 @@ type BacktestReport struct {
 // scoreSum accumulates a Score.
 type scoreSum struct {
 	absErr, sumY, smape float64
-	under, above, n     int
+	under, n            int
 }
 
-func (s *scoreSum) add(actual, f, upper float64) {
+func (s *scoreSum) add(actual, f float64) {
 	s.absErr += math.Abs(actual - f)
 	s.sumY += actual
 	if d := math.Abs(actual) + math.Abs(f); d > 0 {
@@ -75,9 +78,6 @@ func (s *scoreSum) add(actual, f, upper float64) {
 	}
 	if f < actual {
 		s.under++
-	}
-	if upper < actual {
-		s.above++
 	}
 	s.n++
 }
@@ -87,7 +87,45 @@ func (s *scoreSum) score() Score {
 		return Score{}
 	}
 	n := float64(s.n)
-	return Score{WAPE: s.absErr / s.sumY, SMAPE: s.smape / n, Under: float64(s.under) / n, AboveUpper: float64(s.above) / n, N: s.n}
+	return Score{WAPE: s.absErr / s.sumY, SMAPE: s.smape / n, Under: float64(s.under) / n, N: s.n}
+}
+
+// Baselines are the simple forecasts a backtest scores beside the models:
+// the value now, the same time a day and a week before, and the same time
+// a week before scaled by how the last hour compares with that hour a week
+// before (the baselines of testdata/traces/README.md).
+var Baselines = []string{"persistence", "seasonal-naive-1d", "seasonal-naive-7d", "profile-x-level"}
+
+// baseline forecasts y[t+h] from y[:t+1] the way Baselines[b] does, NaN
+// where it cannot.
+func baseline(b int, y []float64, t, h int, s seasons, hour int) float64 {
+	back := func(period int) float64 {
+		i := t + h - ((h+period-1)/period)*period
+		if i < 0 {
+			return math.NaN()
+		}
+		return y[i]
+	}
+	switch b {
+	case 0:
+		return y[t]
+	case 1:
+		return back(s.day)
+	case 2:
+		return back(s.week)
+	}
+	v := back(s.week)
+	var now, before float64
+	for j := max(t-hour+1, s.week); j <= t; j++ {
+		if !math.IsNaN(y[j]) && !math.IsNaN(y[j-s.week]) {
+			now += y[j]
+			before += y[j-s.week]
+		}
+	}
+	if before > 0 {
+		v *= now / before
+	}
+	return v
 }
 
 // Backtest replays y (regular samples every step, NaN missing) as the
@@ -112,6 +150,12 @@ func Backtest(y []float64, step time.Duration, opts BacktestOptions) (*BacktestR
 	fo := opts.Options.withDefaults()
 	n := len(y)
 	hold := min(int(opts.Holdout/step), n/3)
+	if opts.HoldoutShare > 0 {
+		if opts.HoldoutShare > 1.0/3 {
+			return nil, fmt.Errorf("a holdout of %.0f%% leaves too little history to learn from; at most a third", 100*opts.HoldoutShare)
+		}
+		hold = int(opts.HoldoutShare * float64(n))
+	}
 	if time.Duration(n-hold)*step < fo.MinHistory {
 		return nil, fmt.Errorf("%d samples of %s are too few: the backtest needs %s of history before its holdout", n, step, fo.MinHistory)
 	}
@@ -132,13 +176,22 @@ func Backtest(y []float64, step time.Duration, opts BacktestOptions) (*BacktestR
 		picks[i] = map[string]int{}
 	}
 	all := newObserved(y)
+	s := seasonsOf(step)
+	hour := max(1, int(time.Hour/step))
+	baselines := make([][]scoreSum, len(Baselines))
+	for b := range baselines {
+		baselines[b] = make([]scoreSum, len(hs))
+		for hi, h := range hs {
+			for t := n - hold; t+h < n; t++ {
+				a, f := y[t+h], baseline(b, y, t, h, s, hour)
+				if !math.IsNaN(a) && !math.IsNaN(f) {
+					baselines[b][hi].add(a, f)
+				}
+			}
+		}
+	}
 	for f0 := n - hold; f0 < n; f0 += refit {
 		tr := newTrial(y, f0, step, hs, fo)
-		if tr == nil {
-			// No periodicity: the predictor is reactive, as naive would be.
-			tr = &trial{yc: fillGaps(y), o: newObserved(y[:f0]), split: f0 - min(max(f0/4, 1), seasonsOf(step).week)}
-			tr.sel = validate([]model{naive{}}, tr.o, tr.yc[:f0], tr.split, hs, step, fo.UnderCost)
-		}
 		sel := tr.sel
 		for hi := range hs {
 			mi, _ := sel.choose([]int{hi})
@@ -146,20 +199,13 @@ func Backtest(y []float64, step time.Duration, opts BacktestOptions) (*BacktestR
 			picks[hi][name]++
 			last[hi] = name
 		}
-		// Bands of the chosen models, from the validation window, before
-		// the models are refitted on everything up to f0.
-		bands := make([]float64, len(hs))
-		for hi := range hs {
-			mi, ci := sel.choose([]int{hi})
-			bands[hi] = band(sel.models[mi], sel.cs[mi][ci], tr.o, tr.split, hs[hi:hi+1], fo.BandQuantile)[0]
-		}
+		end := min(f0+refit, n)
 		for mi, m := range sel.models {
 			if _, ok := perModel[m.name()]; !ok {
 				perModel[m.name()] = make([]scoreSum, len(hs))
 				rep.Models = append(rep.Models, m.name())
 			}
-			m.fit(tr.yc[:f0])
-			m.run(tr.yc)
+			runOn(m, tr.yc, tr.raw, f0)
 			// Each horizon with this model's best correction for it.
 			cs := make([]corr, len(hs))
 			isChosen := make([]bool, len(hs))
@@ -170,23 +216,25 @@ func Backtest(y []float64, step time.Duration, opts BacktestOptions) (*BacktestR
 				isChosen[hi] = cm == mi && cc == ci
 			}
 			sums := perModel[m.name()]
-			forecasts(m, all, cs, f0, min(f0+refit, n), hs, func(t, hi, ci int, f float64) {
+			forecasts(m, all, cs, f0, end, hs, func(t, hi, ci int, f float64) {
 				if hi != ci {
 					return
 				}
-				a := y[t+hs[hi]]
 				if math.IsNaN(f) {
 					f = 0
 				}
-				sums[hi].add(a, f, f)
+				sums[hi].add(y[t+hs[hi]], f)
 				if isChosen[hi] {
-					chosen[hi].add(a, f, f*bands[hi])
+					chosen[hi].add(y[t+hs[hi]], f)
 				}
 			})
 		}
 	}
 	for hi, h := range hs {
-		hr := HorizonResult{Horizon: time.Duration(h) * step, Models: map[string]Score{}, Chosen: chosen[hi].score(), Picks: picks[hi], Last: last[hi]}
+		hr := HorizonResult{Horizon: time.Duration(h) * step, Models: map[string]Score{}, Chosen: chosen[hi].score(), Picks: picks[hi], Last: last[hi], Baselines: map[string]Score{}}
+		for b, name := range Baselines {
+			hr.Baselines[name] = baselines[b][hi].score()
+		}
 		for name, sums := range perModel {
 			hr.Models[name] = sums[hi].score()
 		}

@@ -58,6 +58,13 @@ func newProfile(label string, period, k int, s seasons) *profile {
 	return &profile{label: label, period: period, k: k, m: s.day / 288, buf: make([]float64, k)}
 }
 
+// newSeasonalNaive is the value of the same slot one period back, as it
+// was: a profile of one period, unsmoothed. With a level correction over
+// the last hour it is "last week's profile × the last hour's level".
+func newSeasonalNaive(label string, period int) *profile {
+	return &profile{label: label, period: period, k: 1, buf: make([]float64, 1)}
+}
+
 func (p *profile) name() string      { return p.label }
 func (p *profile) fit([]float64)     {}
 func (p *profile) first() int        { return p.period }

@@ -32,11 +32,9 @@ type Options struct {
 	// answering; past it Serve is reactive until the next Fit. Default 2h.
 	Validity time.Duration
 	// UnderCost is how much more an under-forecast costs than an
-	// over-forecast of the same size when choosing a model. Default 3.
+	// over-forecast of the same size when Backtest chooses a model. Default
+	// 1: the error either way, which WAPE scores.
 	UnderCost float64
-	// BandQuantile is the quantile of actual/forecast in the backtest that
-	// sets the upper band. Default 0.9.
-	BandQuantile float64
 	// MaxMultiple bounds a forecast to this multiple of the largest value in
 	// the history. Default 2.
 	MaxMultiple float64
@@ -54,10 +52,7 @@ func (o Options) withDefaults() Options {
 		o.Validity = 2 * time.Hour
 	}
 	if !(o.UnderCost >= 1) {
-		o.UnderCost = 3
-	}
-	if !(o.BandQuantile > 0 && o.BandQuantile < 1) {
-		o.BandQuantile = 0.9
+		o.UnderCost = 1
 	}
 	if !(o.MaxMultiple >= 1) {
 		o.MaxMultiple = 2

@@ -56,8 +56,24 @@ func ratio(sy, sb float64, count int, bounded bool) float64 {
 // corrections lists the level corrections tried with each model: windows of
 // 15 minutes, 1 hour, 4 hours and a day, half-lives of 0, 1 hour, 4 hours,
 // a day and forever (naive only takes forever: it has nothing else).
-func corrections(step time.Duration, isNaive bool) []corr {
+//
+// The simple models take the corrections that make them the baselines and
+// no others: naive is the value now, the seasonal naive ones are as they
+// were, and the weekly one also scaled by the last hour's level.
+func corrections(step time.Duration, m model) []corr {
 	slots := func(d time.Duration) int { return max(1, int(d/step)) }
+	if simple(m) {
+		switch m := m.(type) {
+		case naive:
+			return []corr{{win: 1, halfLife: math.Inf(1)}}
+		case *profile:
+			if m.label == seasonalNaiveWeek {
+				return []corr{{win: 1, halfLife: 0}, {win: slots(time.Hour), halfLife: math.Inf(1)}}
+			}
+		}
+		return []corr{{win: 1, halfLife: 0}}
+	}
+	_, isNaive := m.(naive)
 	var wins []int
 	for _, d := range []time.Duration{15 * time.Minute, time.Hour, 4 * time.Hour, 24 * time.Hour} {
 		if w := slots(d); !slices.Contains(wins, w) {
@@ -183,9 +199,17 @@ const (
 )
 
 // candidates are the models worth trying on a series of this periodicity,
-// given n slots of history before the first origin scored.
+// given n slots of history before the first origin scored. The seasonal
+// naive models are candidates as much as baselines: on some loads the same
+// time yesterday, or last week, is the best forecast there is.
 func candidates(p Periodicity, s seasons, n int) []model {
 	ms := []model{naive{}}
+	if n >= 2*s.day {
+		ms = append(ms, newSeasonalNaive(seasonalNaiveDay, s.day))
+	}
+	if n >= s.week+s.day {
+		ms = append(ms, newSeasonalNaive(seasonalNaiveWeek, s.week))
+	}
 	if p == None || n < 2*s.day {
 		return ms
 	}
@@ -211,6 +235,12 @@ func candidates(p Periodicity, s seasons, n int) []model {
 	return ms
 }
 
+// Names of the seasonal naive models.
+const (
+	seasonalNaiveDay  = "seasonal-naive-1d"
+	seasonalNaiveWeek = "seasonal-naive-7d"
+)
+
 // selection is the outcome of a rolling-origin backtest of every candidate
 // and correction over a validation window.
 type selection struct {
@@ -223,13 +253,11 @@ type selection struct {
 
 // validate fits every candidate on yc[:split] and scores forecasts from
 // every origin in [split, len) at horizons hs against the raw series.
-func validate(models []model, o *observed, yc []float64, split int, hs []int, step time.Duration, under float64) *selection {
+func validate(models []model, o *observed, yc, raw []float64, split int, hs []int, step time.Duration, under float64) *selection {
 	sel := &selection{models: models}
 	for _, m := range models {
-		m.fit(yc[:split])
-		m.run(yc)
-		_, isNaive := m.(naive)
-		cs := corrections(step, isNaive)
+		runOn(m, yc, raw, split)
+		cs := corrections(step, m)
 		loss := make([][]float64, len(cs))
 		for ci := range loss {
 			loss[ci] = make([]float64, len(hs))
@@ -279,35 +307,55 @@ func (s *selection) best(mi int, his []int) (int, float64) {
 
 // choose is the model and correction with the lowest mean loss over the
 // horizons his; earlier (simpler) models win ties.
+//
+// A model beyond the simple ones (naive and the seasonal naive, each with
+// its level correction: "last week × the last hour's level" among them)
+// must beat the best simple one by simplerMargin: a validation window of
+// days cannot tell a small gain from luck, and a simple forecast is the
+// one an operator can check by eye.
 func (s *selection) choose(his []int) (int, int) {
 	bm, bc, bl := 0, 0, math.Inf(1)
-	for mi := range s.models {
-		if c, l := s.best(mi, his); l < bl {
+	sm, sc, sl := 0, 0, math.Inf(1)
+	for mi, m := range s.models {
+		c, l := s.best(mi, his)
+		if l < bl {
 			bm, bc, bl = mi, c, l
 		}
+		if simple(m) && l < sl {
+			sm, sc, sl = mi, c, l
+		}
+	}
+	if !simple(s.models[bm]) && !(bl < simplerMargin*sl) {
+		return sm, sc
 	}
 	return bm, bc
 }
 
-// band is the upper band of model m with correction c: for each horizon of
-// hs, the quantile q of actual/forecast over the validation origins, at
-// least 1 (the upper bound is never below the forecast).
-func band(m model, c corr, o *observed, from int, hs []int, q float64) []float64 {
-	ratios := make([][]float64, len(hs))
-	forecasts(m, o, []corr{c}, from, len(o.y), hs, func(t, hi, _ int, f float64) {
-		if f > 0 {
-			ratios[hi] = append(ratios[hi], o.y[t+hs[hi]]/f)
-		}
-	})
-	out := make([]float64, len(hs))
-	for hi, r := range ratios {
-		out[hi] = 1
-		if len(r) > 0 {
-			slices.Sort(r)
-			out[hi] = math.Max(1, r[min(len(r)-1, int(q*float64(len(r))))])
-		}
+// runOn fits m on the first split slots and runs it along the series: the
+// cleaned one, or for the simple models the raw one (gaps filled), since a
+// baseline is the load as it was, spikes and outages included.
+func runOn(m model, yc, raw []float64, split int) {
+	y := yc
+	if simple(m) {
+		y = raw
 	}
-	return out
+	m.fit(y[:split])
+	m.run(y)
+}
+
+// simplerMargin is how much better than the best simple model a complex
+// one must be on the validation window to be chosen.
+const simplerMargin = 0.95
+
+// simple tells the baseline-like models apart: naive and seasonal naive.
+func simple(m model) bool {
+	switch m := m.(type) {
+	case naive:
+		return true
+	case *profile:
+		return m.label == seasonalNaiveDay || m.label == seasonalNaiveWeek
+	}
+	return false
 }
 
 // trial is the model selection as of slot end of a series: the periodicity
@@ -319,19 +367,17 @@ type trial struct {
 	split int
 	o     *observed // y[:end]
 	yc    []float64 // all of y, cleaned
+	raw   []float64 // all of y, gaps filled
 	sel   *selection
 }
 
 func newTrial(y []float64, end int, step time.Duration, hs []int, opts Options) *trial {
 	per := DetectPeriodicity(y[:end], step)
-	if per == None {
-		return nil
-	}
 	s := seasonsOf(step)
-	split := end - min(max(end/4, s.day), s.week)
-	tr := &trial{per: per, split: split, o: newObserved(y[:end])}
+	split := end - min(max(end/2, s.day), s.week)
+	tr := &trial{per: per, split: split, o: newObserved(y[:end]), raw: fillGaps(y)}
 	tr.yc = cleanFor(y, per, s, split)
-	tr.sel = validate(candidates(per, s, split), tr.o, tr.yc[:end], split, hs, step, opts.UnderCost)
+	tr.sel = validate(candidates(per, s, split), tr.o, tr.yc[:end], tr.raw[:end], split, hs, step, opts.UnderCost)
 	return tr
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,10 +28,10 @@ func backtest(ctx context.Context, args []string, out io.Writer) error {
 	fs.SetOutput(out)
 	file := fs.String("trace", "", "CSV load trace (timestamp,value) to replay")
 	horizons := fs.String("horizon", "15m,1h,24h", "comma-separated forecast horizons to score")
-	holdout := fs.Duration("holdout", 56*24*time.Hour, "final part of the trace forecast and scored (capped at a third of the trace)")
+	holdout := fs.String("holdout", "1344h", "final part of the trace forecast and scored: a duration, or a share of the trace (25%); at most a third of it")
 	step := fs.Duration("step", 0, "resample the trace to this step (default: its native step)")
 	refit := fs.Duration("refit", 24*time.Hour, "how often the models are refitted and chosen again during the holdout")
-	under := fs.Float64("under-cost", 0, "cost of an under-forecast relative to an over-forecast when choosing (default 3)")
+	under := fs.Float64("under-cost", 0, "cost of an under-forecast relative to an over-forecast when choosing (default 1: the error either way)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,10 +63,17 @@ func backtest(ctx context.Context, args []string, out io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	rep, err := predictor.Backtest(y, *step, predictor.BacktestOptions{
-		Horizons: hs, Holdout: *holdout, Refit: *refit,
-		Options: predictor.Options{UnderCost: *under},
-	})
+	bo := predictor.BacktestOptions{Horizons: hs, Refit: *refit, Options: predictor.Options{UnderCost: *under}}
+	if p, ok := strings.CutSuffix(*holdout, "%"); ok {
+		share, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(share > 0 && share <= 100/3.0) {
+			return fmt.Errorf("--holdout %q: want a share of the trace between 0%% and 33%%", *holdout)
+		}
+		bo.HoldoutShare = share / 100
+	} else if bo.Holdout, err = time.ParseDuration(*holdout); err != nil || bo.Holdout <= 0 {
+		return fmt.Errorf("--holdout %q: want a positive duration or a share such as 25%%", *holdout)
+	}
+	rep, err := predictor.Backtest(y, *step, bo)
 	if err != nil {
 		return err
 	}
@@ -73,22 +81,48 @@ func backtest(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+// bestBaseline is the baseline with the lowest WAPE at a horizon.
+func bestBaseline(hr predictor.HorizonResult) (string, predictor.Score, bool) {
+	var name string
+	var best predictor.Score
+	for _, b := range predictor.Baselines {
+		if sc := hr.Baselines[b]; sc.N > 0 && (name == "" || sc.WAPE < best.WAPE) {
+			name, best = b, sc
+		}
+	}
+	return name, best, name != ""
+}
+
 func printReport(out io.Writer, name string, rep *predictor.BacktestReport) {
 	fmt.Fprintf(out, "%s: step %s, holdout %s, periodicity %s\n", name, rep.Step, rep.Holdout, rep.Periodicity)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "horizon\tmodel\tWAPE\tsMAPE\tunder\tabove upper\t")
+	fmt.Fprintln(tw, "horizon\tmodel\tWAPE\tsMAPE\tunder\t")
 	for _, hr := range rep.Horizons {
 		for _, m := range rep.Models {
 			sc, ok := hr.Models[m]
 			if !ok || sc.N == 0 {
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\t%.0f%%\t\t\n", hr.Horizon, m, 100*sc.WAPE, 100*sc.SMAPE, 100*sc.Under)
+			fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\t%.0f%%\t\n", hr.Horizon, m, 100*sc.WAPE, 100*sc.SMAPE, 100*sc.Under)
+		}
+		for _, b := range predictor.Baselines {
+			if sc := hr.Baselines[b]; sc.N > 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%.1f%%\t%.0f%%\t\n", hr.Horizon, "baseline "+b, 100*sc.WAPE, 100*sc.SMAPE, 100*sc.Under)
+			}
 		}
 		c := hr.Chosen
-		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%.1f%%\t%.0f%%\t%.0f%%\t\n", hr.Horizon, "chosen", 100*c.WAPE, 100*c.SMAPE, 100*c.Under, 100*c.AboveUpper)
+		fmt.Fprintf(tw, "%s\t%s\t%.2f%%\t%.1f%%\t%.0f%%\t\n", hr.Horizon, "chosen", 100*c.WAPE, 100*c.SMAPE, 100*c.Under)
 	}
 	tw.Flush()
+	for _, hr := range rep.Horizons {
+		switch name, best, ok := bestBaseline(hr); {
+		case !ok:
+		case best.WAPE == 0:
+			fmt.Fprintf(out, "%s ahead: the chosen model's WAPE is %.2f%%; the best baseline, %s, is exact\n", hr.Horizon, 100*hr.Chosen.WAPE, name)
+		default:
+			fmt.Fprintf(out, "%s ahead: the chosen model's WAPE is %.2f× that of the best baseline, %s (%.2f%%)\n", hr.Horizon, hr.Chosen.WAPE/best.WAPE, name, 100*best.WAPE)
+		}
+	}
 	for _, hr := range rep.Horizons {
 		var picks []string
 		for _, m := range rep.Models {

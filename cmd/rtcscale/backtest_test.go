@@ -30,10 +30,16 @@ func TestBacktestCommand(t *testing.T) {
 	if err := backtest(context.Background(), []string{"--trace", file, "--horizon", "1h,24h", "--holdout", "120h"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"periodicity daily", "holdout 120h0m0s", "chosen", "24h0m0s ahead: would pick"} {
+	for _, want := range []string{"periodicity daily", "holdout 120h0m0s", "chosen", "24h0m0s ahead: would pick",
+		"baseline persistence", "baseline seasonal-naive-1d", "baseline seasonal-naive-7d", "baseline profile-x-level",
+		"1h0m0s ahead: the chosen model's WAPE is"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	out.Reset()
+	if err := backtest(context.Background(), []string{"--trace", file, "--horizon", "1h", "--holdout", "25%"}, &out); err != nil || !strings.Contains(out.String(), "holdout 126h0m0s") {
+		t.Fatalf("--holdout 25%%: %v\n%s", err, out.String())
 	}
 	for _, args := range [][]string{
 		{},
@@ -41,6 +47,8 @@ func TestBacktestCommand(t *testing.T) {
 		{"--trace", file, "--horizon", "-1h"},
 		{"--trace", filepath.Join(t.TempDir(), "missing.csv")},
 		{"--trace", file, "extra"},
+		{"--trace", file, "--holdout", "40%"},
+		{"--trace", file, "--holdout", "soon"},
 	} {
 		if err := backtest(context.Background(), args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%q: no error", args)
