@@ -313,14 +313,22 @@ func (l *Live) Load(ctx context.Context, st *Store) error {
 		// The steps recorded before the store was there are newer than
 		// what it holds.
 		s.mu.Lock()
-		var t0 time.Time
-		y, t0 = s.hist.Snapshot(y)
-		for i, v := range y {
-			if t := t0.Add(time.Duration(i) * l.cfg.Step); !math.IsNaN(v) && h.Add(t, v) == nil {
+		y = s.recorded(y, func(t time.Time, v float64) {
+			if h.Add(t, v) == nil {
 				writes = append(writes, write{s.key, t, v})
 			}
-		}
+		})
 		s.hist, s.pred, s.due = h, nil, time.Time{}
+		s.mu.Unlock()
+	}
+	// A series the store does not hold yet has its steps so far appended
+	// all the same.
+	for _, s := range l.series {
+		if _, held := hs[s.key]; held {
+			continue
+		}
+		s.mu.Lock()
+		y = s.recorded(y, func(t time.Time, v float64) { writes = append(writes, write{s.key, t, v}) })
 		s.mu.Unlock()
 	}
 	l.store = st
@@ -332,6 +340,18 @@ func (l *Live) Load(ctx context.Context, st *Store) error {
 		klog.ErrorS(err, "Appending the steps recorded before the history store was there")
 	}
 	return nil
+}
+
+// recorded calls f with each step of s's history that holds a value, oldest
+// first, reading it through the scratch y, which it returns; s.mu is held.
+func (s *series) recorded(y []float64, f func(t time.Time, v float64)) []float64 {
+	y, t0 := s.hist.Snapshot(y)
+	for i, v := range y {
+		if !math.IsNaN(v) {
+			f(t0.Add(time.Duration(i)*s.hist.Step()), v)
+		}
+	}
+	return y
 }
 
 // Refit fits the predictors that are due as of now, oldest due first, one

@@ -308,6 +308,30 @@ func TestLiveReplicasDedupeAndEarlyStepsArePersisted(t *testing.T) {
 	}
 }
 
+// TestLiveStepsBeforeAnEmptyStoreArePersisted: a first adapter that records
+// minutes before its store opens appends them to the new, empty stream.
+func TestLiveStepsBeforeAnEmptyStoreArePersisted(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
+	t0 := time.Date(2024, 6, 6, 8, 0, 20, 0, time.UTC)
+	f := newFleet(t, t0, time.Minute)
+	l := newTestLive(t, f, LiveConfig{}, nil) // every gauge: calls and channels
+	for i := range 3 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		f.publish(at, float64(10*i))
+		if err := l.Tick(ctx, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, stream := openStore(t, srv.ClientURL())
+	if err := l.Load(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if got := streamMsgs(t, stream); got != 2*3 {
+		t.Fatalf("stream holds %d values, want 6: the 3 minutes of 2 gauges recorded before it opened", got)
+	}
+}
+
 func TestLiveBoundsAndGaps(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2024, 6, 6, 8, 0, 30, 0, time.UTC)
