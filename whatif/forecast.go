@@ -22,7 +22,7 @@ type Load struct {
 // over a replay; rtcscale's predictor implements it. It learns from the
 // load the pods were offered, which does not depend on how the HPA scaled,
 // so a forecast is computed once per trace and lead and serves every
-// target of a sweep.
+// target of a sweep. Forecasts of several leads run at once.
 type Forecaster interface {
 	// Forecast returns one value per sample of load: values[k] is the
 	// highest load expected over [t_k, t_k+lead], computed from

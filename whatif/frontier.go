@@ -131,7 +131,9 @@ func frontierOf(rows []Row, b Budget) *Frontier {
 		if !b.meets(r.Result) {
 			continue
 		}
-		if c, ok := f.Cheapest[r.Mode]; !ok || r.PodHours < c.PodHours {
+		// On a tie a setting of the sweep is named rather than the HPA as
+		// written: it says what the setting is.
+		if c, ok := f.Cheapest[r.Mode]; !ok || r.PodHours < c.PodHours || r.PodHours == c.PodHours && c.Setting == "" {
 			f.Cheapest[r.Mode] = r
 		}
 	}

@@ -22,12 +22,7 @@ func rowsForReport(t *testing.T) ([]Row, *Result) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := cfg
-	pc.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
-	fc, err := Foresee(pc, 3*time.Minute, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, fc := foreseen(t, cfg, 3*time.Minute)
 	p, err := Replay(context.Background(), pc, fc)
 	if err != nil {
 		t.Fatal(err)

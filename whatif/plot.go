@@ -149,12 +149,27 @@ func PlotFrontier(w io.Writer, format, title string, rows []Row, f *Frontier) er
 	p.X.Label.Text = "minutes short of capacity (log scale)"
 	p.Y.Label.Text = "pod-hours"
 	p.X.Tick.Marker = shortTicks{}
+	p.Y.Tick.Marker = countTicks{}
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	x := func(minutes float64) float64 { return math.Log10(1 + minutes) }
+	// Settings far beyond the SLO (a target at which the HPA cannot scale
+	// up, say) would squash the rest of the plot into a corner.
+	far := math.Inf(1)
+	if b := f.Budget.MaxShort; !math.IsInf(b, 0) {
+		far = 100 * math.Max(b, 1)
+	}
 	byMode := map[string][]Row{}
+	left := 0
 	for _, r := range rows {
+		if r.MinutesShort > far {
+			left++
+			continue
+		}
 		byMode[r.Mode] = append(byMode[r.Mode], r)
+	}
+	if left > 0 {
+		p.Title.Text += fmt.Sprintf(" (%d settings over %s minutes short not drawn)", left, num(far))
 	}
 	drawn := 0
 	for _, mode := range []string{ModeReactive, ModePredictive, ModeForesight} {
@@ -237,6 +252,19 @@ func (shortTicks) Ticks(lo, hi float64) []plot.Tick {
 			v = 1
 		} else {
 			v *= 10
+		}
+	}
+	return ts
+}
+
+// countTicks are the default ticks labelled as counts: 12,500, not 12500.00.
+type countTicks struct{}
+
+func (countTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = num(ts[i].Value)
 		}
 	}
 	return ts

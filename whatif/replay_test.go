@@ -87,6 +87,19 @@ func TestReplayDeterministic(t *testing.T) {
 	}
 }
 
+// foreseen is cfg with the forecast metric added, and the foresight
+// forecast of lead that it reads.
+func foreseen(tb testing.TB, cfg Config, lead time.Duration) (Config, *Forecast) {
+	tb.Helper()
+	p := cfg
+	p.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
+	fc, err := Foresee(p, lead, time.Minute)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p, fc
+}
+
 // TestPredictiveScalesAhead: a steep morning ramp catches the reactive HPA
 // short; the same HPA with a perfect forecast of the lead is not, and the
 // oracle bounds both from below.
@@ -96,12 +109,7 @@ func TestPredictiveScalesAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cfg
-	p.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
-	fc, err := Foresee(p, 3*time.Minute, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, fc := foreseen(t, cfg, 3*time.Minute)
 	predictive, err := Replay(context.Background(), p, fc)
 	if err != nil {
 		t.Fatal(err)
@@ -339,12 +347,7 @@ func nycTaxi(tb testing.TB) Config {
 // syncs (about 1.24M HPA decisions) per iteration.
 func BenchmarkReplayNYCTaxi(b *testing.B) {
 	cfg := nycTaxi(b)
-	pcfg := cfg
-	pcfg.HPA = withForecast(cfg.HPA, cfg.HPA.Spec.Metrics[0], "calls")
-	fc, err := Foresee(pcfg, 3*time.Minute, time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pcfg, fc := foreseen(b, cfg, 3*time.Minute)
 	for _, mode := range []string{"reactive", "foresight", "oracle"} {
 		b.Run(mode, func(b *testing.B) {
 			c, f := cfg, (*Forecast)(nil)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,9 +121,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		share, first := forecasts[k].Active(o.Start, o.Step)
 		switch {
 		case share == 0:
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("predictive mode (lead %s): the predictor had no forecast at any time of the trace (%s of it; it needs days of history with a daily or weekly pattern, and a backtest in which it beats the current load): predictive replays as reactive", k.lead, time.Duration(rep.Minutes*float64(time.Minute)).Round(time.Hour)))
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("predictive mode (lead %s): the predictor had no forecast at any time of the trace (%s of it; it needs a day of history, and a daily pattern once it has 3 days): predictive replays as reactive", k.lead, time.Duration(rep.Minutes*float64(time.Minute)).Round(time.Hour)))
 		case share < 1:
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("predictive mode (lead %s): forecasts from %s on, %s of the refreshes (too little history before, or no skill in the predictor's backtest); it is reactive otherwise", k.lead, first.UTC().Format("2006-01-02 15:04"), pct(share)))
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("predictive mode (lead %s): forecasts from %s on, %s of the refreshes (it needs a day of history, and stops where 3 days or more show no daily pattern); it is reactive otherwise", k.lead, first.UTC().Format("2006-01-02 15:04"), pct(share)))
 		}
 	}
 
@@ -380,8 +381,8 @@ func stuckWarnings(o Options, jobs []*job) []string {
 	}
 	var out []string
 	for _, s := range order {
-		out = append(out, fmt.Sprintf("%s: a pod carries at most %d, within the %g tolerance of the target, so this metric never scales the HPA up (keep its target below %s); at %s",
-			s, o.Fleet.Capacity, o.Controller.Tolerance, num(math.Floor(float64(o.Fleet.Capacity)/(1+o.Controller.Tolerance)*10)/10), strings.Join(bySetting[s], ", ")))
+		out = append(out, fmt.Sprintf("%s: a pod carries at most %d, within the HPA's %s tolerance of the target, so this metric never scales the HPA up (keep its target below %s); at %s",
+			s, o.Fleet.Capacity, pct(o.Controller.Tolerance), strconv.FormatFloat(math.Floor(float64(o.Fleet.Capacity)/(1+o.Controller.Tolerance)*10)/10, 'f', -1, 64), strings.Join(bySetting[s], ", ")))
 	}
 	return out
 }

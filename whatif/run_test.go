@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,9 +113,9 @@ func TestRunFrontier(t *testing.T) {
 // lead, whatever the number of targets.
 func TestRunSharesForecasts(t *testing.T) {
 	o := runOptions(t, 2)
-	calls := 0
+	var calls atomic.Int32 // forecasts of different leads run at once
 	o.Forecaster = ForecasterFunc(func(ctx context.Context, l Load, lead time.Duration) ([]float64, error) {
-		calls++
+		calls.Add(1)
 		return yesterday(ctx, l, lead)
 	})
 	o.Modes = []string{ModeReactive, ModePredictive}
@@ -124,8 +125,8 @@ func TestRunSharesForecasts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The lead as written (start-up + 1m = 6m) and 12m.
-	if calls != 2 {
-		t.Fatalf("%d forecasts for 2 leads", calls)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d forecasts for 2 leads", n)
 	}
 	// 3 targets for reactive (the lead is not its), 6 points for predictive.
 	if len(rep.Sweep) != 3+6 {
