@@ -98,7 +98,7 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&o.modes, "modes", "reactive,predictive,foresight,oracle", "modes to run, comma-separated: reactive (the HPA without its forecast metrics), predictive (with rtcscale's forecast), foresight (with a perfect forecast: the ceiling of any forecast) and oracle (the fewest pods that never fall short)")
 	fs.DurationVar(&o.lead, "lead", 0, "how far ahead the forecast looks (0: start-up + jitter + 1m)")
 	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster samples the load and the forecast is refreshed (the predictor's history step)")
-	fs.DurationVar(&o.refit, "refit", 24*time.Hour, "how often the predictor is refitted on the load offered so far (the fits of a replay run on all cores; the live adapter refits every 15m)")
+	fs.DurationVar(&o.refit, "refit", 15*time.Minute, "how often the predictor is refitted on the load offered so far, as the live adapter does every 15m (a replay costs the same whatever the period)")
 	fs.Var(&o.sweeps, "sweep", "replay a grid of settings beside the HPA as written, repeatable: target=V1,V2,... (every metric's target), forecast-target=V1,... (the forecast metrics' alone), lead=D1,D2,... or stabilization=D1,D2,...; a,b,...,z is a progression (target=50,55,...,115)")
 	fs.StringVar(&o.maxShort, "max-short", "", "the SLO the frontier holds every setting to: at most this many minutes short of capacity, as a share of the trace's minutes (0.1%), minutes (300) or a duration (5h); default: as reliable as the HPA as written")
 	fs.StringVar(&o.maxRejected, "max-rejected", "", "the SLO as rejected calls: a share of the calls offered (0.01%) or a number of calls; with --max-short, both must hold")
