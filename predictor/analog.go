@@ -99,6 +99,21 @@ func planFor(per Periodicity, n int, s seasons, lead int) (analogPlan, bool) {
 	return analogPlan{period: s.day, k: analogDays, w: w, name: "analog-daily"}, n >= s.day+w+lead+1
 }
 
+// serving decides whether the analogs serve from slot f on, with n slots of
+// history held (from slot f+1-n) whose periodicity is per: the plan and the
+// typical increment, or ok false with under a day of history, or 3 days or
+// more without a pattern (nothing to forecast from).
+func (a *analogSeries) serving(f, n int, per Periodicity, s seasons, buf []float64) (p analogPlan, typical float64, _ []float64, ok bool) {
+	if per == None && n >= 3*s.day {
+		return p, 0, buf, false
+	}
+	if p, ok = planFor(per, n, s, a.lead); !ok {
+		return p, 0, buf, false
+	}
+	typical, buf = a.typical(f, s.day, buf)
+	return p, typical, buf, !math.IsNaN(typical)
+}
+
 // typical is the median increment over the origins of the day before slot
 // f whose peaks are known by f, NaN with none.
 func (a *analogSeries) typical(f, day int, buf []float64) (float64, []float64) {
@@ -166,16 +181,11 @@ type peakTable struct {
 
 // fitPeaks fits the analog forecast to y, the history up to its last slot
 // (at history slot last), for the slots until ahead after it. nil means
-// too little history.
+// the analogs do not serve (see serving).
 func fitPeaks(a *analogSeries, per Periodicity, s seasons, last int64, ahead int) *peakTable {
 	f := len(a.y) - 1
-	p, ok := planFor(per, len(a.y), s, a.lead)
+	p, typ, buf, ok := a.serving(f, len(a.y), per, s, nil)
 	if !ok {
-		return nil
-	}
-	var buf []float64
-	typ, buf := a.typical(f, s.day, buf)
-	if math.IsNaN(typ) {
 		return nil
 	}
 	tb := &peakTable{name: p.name, start: last, win: a.win, excess: make([]float64, ahead+1)}

@@ -72,8 +72,8 @@ type Predictor struct {
 	limit float64
 }
 
-// Fit fits a Predictor to h. It never fails: with too little history, or a
-// history of 3 days or more without periodicity, the Predictor is reactive.
+// Fit fits a Predictor to h. It never fails: with under a day of history, or
+// 3 days or more without periodicity, the Predictor is reactive.
 // It costs a few milliseconds on 5 weeks of minutes; see docs/benchmarks.md.
 func Fit(h *History, opts Options) *Predictor {
 	opts = opts.withDefaults()
@@ -85,10 +85,6 @@ func Fit(h *History, opts Options) *Predictor {
 	p.limit = opts.MaxMultiple * maxObserved(y)
 	s := seasonsOf(h.step)
 	p.period = DetectPeriodicity(y, h.step)
-	if p.period == None && len(y) >= 3*s.day {
-		// Three days show no daily pattern: nothing to forecast from.
-		return p
-	}
 	a := newAnalogSeries(y, max(1, int(opts.Lead/h.step)), max(1, int(analogLevel/h.step)))
 	p.peaks = fitPeaks(a, p.period, s, h.slotOf(t0)+int64(len(y)-1), int(opts.Validity/h.step))
 	return p

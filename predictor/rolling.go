@@ -58,12 +58,9 @@ func (r Rolling) Forecast(ctx context.Context, start time.Time, step time.Durati
 			per = DetectPeriodicity(y[lo:f+1], step)
 		}
 		end := min(len(y), f+refit)
-		p, ok := planFor(per, f+1-lo, s, a.lead)
-		var typ float64
-		if ok {
-			typ, buf = a.typical(f, s.day, buf)
-		}
-		if !ok || math.IsNaN(typ) || (per == None && f+1-lo >= 3*s.day) {
+		p, typ, b, ok := a.serving(f, f+1-lo, per, s, buf)
+		buf = b
+		if !ok {
 			for k := f; k < end; k++ {
 				out[k] = math.NaN()
 			}
