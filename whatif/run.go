@@ -128,7 +128,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	var asWritten *Result
-	var frontierRows []Row
 	for _, j := range jobs {
 		row := Row{Setting: j.point.String(), Result: j.res}
 		if j.point == nil && j.mode == asWrittenMode(hpas) {
@@ -140,10 +139,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		case j.hidden:
 		case j.point == nil:
 			rep.Rows = append(rep.Rows, row)
-			frontierRows = append(frontierRows, row)
 		default:
 			rep.Sweep = append(rep.Sweep, row)
-			frontierRows = append(frontierRows, row)
 		}
 	}
 	if modes[ModeOracle] {
@@ -153,7 +150,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if asWritten != nil {
 		offered = asWritten.CallsOffered
 	}
-	rep.Frontier = frontierOf(frontierRows, o.SLO.resolve(rep.Minutes, offered, asWritten))
+	rep.Frontier = frontierOf(frontierRows(rep), o.SLO.resolve(rep.Minutes, offered, asWritten))
 	return rep, nil
 }
 
