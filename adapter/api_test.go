@@ -23,6 +23,7 @@ import (
 
 	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natstest"
+	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -37,6 +38,8 @@ type rig struct {
 	*replica
 	now func() time.Time
 	seq uint64
+	// draining are the pods whose samples say their server is draining.
+	draining map[string]bool
 }
 
 // replica is one adapter process: its store, informers, subscriber, the
@@ -157,7 +160,7 @@ func (r *rig) publish(kind sample.Kind, ns string, gauge string, values map[stri
 	for pod, v := range values {
 		r.seq++
 		s := sample.Sample{Kind: kind, Namespace: ns, Pod: pod, Region: "eu-west", Time: r.now(), Seq: r.seq, Interval: 5 * time.Second,
-			Gauges: []sample.Gauge{{Name: gauge, Value: v}}}
+			Draining: r.draining[pod], Gauges: []sample.Gauge{{Name: gauge, Value: v}}}
 		if err := r.nc.Publish(s.Subject(sample.DefaultSubjectPrefix), s.AppendJSON(nil)); err != nil {
 			r.t.Fatal(err)
 		}
@@ -334,6 +337,66 @@ func TestMetricsAPIFromNATS(t *testing.T) {
 	if code, body := r.get("/apis/external.metrics.k8s.io/v1beta1", &disc); code != 200 || !hasResource(disc, "calls") {
 		t.Fatalf("external discovery: %s", body)
 	}
+}
+
+// TestDrainingPodsThroughTheAPI: a draining pod's calls count 0 in every
+// metric the HPA reads (its Pods value, the workload's and namespace's sums,
+// external sums and the forecast), and a metric selector naming draining
+// gets the real load back.
+func TestDrainingPodsThroughTheAPI(t *testing.T) {
+	var live *predictor.Live
+	r := newRig(t, collector.Options{}, func(r *rig) Options {
+		var err error
+		if live, err = predictor.NewLive(r.store, predictor.LiveConfig{Gauges: []string{"calls"}}, r.reg); err != nil {
+			t.Fatal(err)
+		}
+		return Options{Forecaster: live}
+	})
+	pods := r.deployment("voice", "asterisk", 2)
+	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	r.draining = map[string]bool{pods[1]: true}
+	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 60, pods[1]: 40})
+	eventually(t, "the collector has the samples", func() (bool, string) { return r.store.Stats().Fresh == 2, fmt.Sprint(r.store.Stats()) })
+
+	var l metricValueList
+	if code, body := r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", &l); code != 200 || fmt.Sprint(podValues(l)) != fmt.Sprint(map[string]string{pods[0]: "60", pods[1]: "0"}) {
+		t.Fatalf("Pods metric: %d %s, want the draining pod as a fresh 0", code, body)
+	}
+	sel := "?metricLabelSelector=" + url.QueryEscape("draining=true")
+	for path, want := range map[string]string{
+		cm2 + "/namespaces/voice/deployments.apps/asterisk/calls":                                                                   "60",
+		cm2 + "/namespaces/voice/deployments.apps/asterisk/calls_forecast":                                                          "60",
+		cm2 + "/namespaces/voice/metrics/calls":                                                                                     "60",
+		"/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls":                                                              "60",
+		cm2 + "/namespaces/voice/deployments.apps/asterisk/calls" + sel:                                                             "40",
+		cm2 + "/namespaces/voice/pods/" + pods[1] + "/calls" + sel:                                                                  "40",
+		"/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls?labelSelector=" + url.QueryEscape("draining in (true,false)"): "100",
+	} {
+		var got string
+		if strings.HasPrefix(path, "/apis/external") {
+			var e externalList
+			if code, body := r.get(path, &e); code != 200 || len(e.Items) != 1 {
+				t.Fatalf("%s: %d %s", path, code, body)
+			}
+			got = e.Items[0].Value
+		} else {
+			if code, body := r.get(path, &l); code != 200 || len(l.Items) != 1 {
+				t.Fatalf("%s: %d %s", path, code, body)
+			}
+			got = l.Items[0].Value
+		}
+		if got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+
+	// The drain is over (the server serves again): its calls count.
+	r.draining = nil
+	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[1]: 40})
+	eventually(t, "the pod serves again", func() (bool, string) {
+		code, body := r.get(cm2+"/namespaces/voice/deployments.apps/asterisk/calls", &l)
+		return code == 200 && l.Items[0].Value == "100", body
+	})
 }
 
 func hasResource(l metav1.APIResourceList, name string) bool {

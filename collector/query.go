@@ -69,6 +69,36 @@ func (s *Store) missing(p *pod, id uint16, nowMs int64, workloadScoped bool) boo
 	return workloadScoped && p.nGauges == 0
 }
 
+// A draining pod's load counts 0 in every metric unless the metric selector
+// asks about draining by name (draining=true, draining in (...)): its calls
+// are ending where they are and ask no capacity of the workload. Counted as
+// load, they would make the HPA scale back up for calls that need no new
+// pod (a deleted pod is no replica, but a workload sum still held its
+// calls), and keep a drained pod as a replica; counted 0, the HPA sizes the
+// serving pods for their own load, and the next scale-down removes a
+// drained pod that is not yet being deleted (its deletion cost is the
+// lowest). Naming the label asks for the pods' real load: how many calls
+// the draining pods still carry.
+func drainingAsLoad(sel labels.Selector) bool {
+	reqs, _ := sel.Requirements()
+	for _, r := range reqs {
+		if r.Key() == LabelDraining {
+			return true
+		}
+	}
+	return false
+}
+
+// served is p's value of gauge id as the metrics serve it (see
+// drainingAsLoad).
+func (p *pod) served(id uint16, drainingAsLoad bool) (float64, bool) {
+	v, has := p.value(id)
+	if has && p.draining && !drainingAsLoad {
+		v = 0
+	}
+	return v, has
+}
+
 // PodValues appends to out the fresh values of gauge for the pods in
 // namespace that match podSel (their labels) and metricSel (their series
 // labels). Pods without a fresh value are left out, as the HPA expects of a
@@ -81,12 +111,13 @@ func (s *Store) PodValues(namespace string, podSel labels.Selector, gauge string
 	if ns == nil {
 		return out, cov
 	}
+	real := drainingAsLoad(metricSel)
 	for _, p := range ns.byLabels(podSel) {
 		if !metricSel.Matches(p) {
 			continue
 		}
 		cov.Pods++
-		v, has := p.value(id)
+		v, has := p.served(id, real)
 		if !has || !p.fresh(nowMs) {
 			if s.missing(p, id, nowMs, false) {
 				cov.Missing++
@@ -124,7 +155,7 @@ func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selecto
 		return PodValue{}, cov, false
 	}
 	cov.Pods = 1
-	v, has := p.value(id)
+	v, has := p.served(id, drainingAsLoad(metricSel))
 	if !has || !p.fresh(nowMs) {
 		cov.noteStale(p)
 		return PodValue{}, cov, false
@@ -163,10 +194,10 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 	if !ok {
 		return agg, cov
 	}
-	everything := sel.Empty()
+	everything, real := sel.Empty(), drainingAsLoad(sel)
 	visitPod := func(p *pod) {
 		if everything || sel.Matches(p) {
-			s.accumulate(p, id, nowMs, workloadScoped, &agg, &cov)
+			s.accumulate(p, id, nowMs, workloadScoped, real, &agg, &cov)
 		}
 	}
 	visit := func(ns *namespace) {
@@ -193,8 +224,8 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 }
 
 // accumulate adds p's fresh value of gauge id to agg, or counts it missing.
-func (s *Store) accumulate(p *pod, id uint16, nowMs int64, workloadScoped bool, agg *Aggregate, cov *Coverage) {
-	v, has := p.value(id)
+func (s *Store) accumulate(p *pod, id uint16, nowMs int64, workloadScoped, drainingAsLoad bool, agg *Aggregate, cov *Coverage) {
+	v, has := p.served(id, drainingAsLoad)
 	if has && p.fresh(nowMs) {
 		cov.Pods++
 		cov.Fresh++

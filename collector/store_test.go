@@ -2,6 +2,8 @@ package collector
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -256,6 +258,71 @@ func TestOwnerResolutionAndAggregates(t *testing.T) {
 	}
 }
 
+// TestDrainingCountsZero: a draining pod's calls are ending where they are,
+// so every view serves them as 0 (the pod stays in scope and fresh: it is
+// not missing), unless the metric selector names the draining label.
+func TestDrainingCountsZero(t *testing.T) {
+	s, _ := newTestStore(Options{})
+	s.SetReplicaSet("voice", "ast-1", "ast")
+	dep := Workload{Kind: WorkloadDeployment, Name: "ast"}
+	rs := Workload{Kind: WorkloadReplicaSet, Name: "ast-1"}
+	s.UpsertPod(readyPod("voice", "ast-1-a", "ast", rs))
+	s.UpsertPod(readyPod("voice", "ast-1-b", "ast", rs))
+	mustIngest(t, s, smp("voice", "ast-1-a", t0, calls(60)))
+	d := smp("voice", "ast-1-b", t0, calls(40))
+	d.Draining = true
+	mustIngest(t, s, d)
+
+	sums := func(sel labels.Selector) []float64 {
+		w, wc := s.WorkloadAggregate("voice", dep, "calls", sel)
+		n, nc := s.NamespaceAggregate("voice", "calls", sel)
+		x, xc := s.SeriesAggregate("voice", sel, "calls")
+		for _, c := range []Coverage{wc, nc, xc} {
+			if c.Fresh != 2 || c.Missing != 0 {
+				t.Fatalf("selector %q: coverage %+v, want both pods fresh", sel, c)
+			}
+		}
+		return []float64{w.Sum, n.Sum, x.Sum}
+	}
+	if got := sums(labels.Everything()); !slices.Equal(got, []float64{60, 60, 60}) {
+		t.Errorf("workload, namespace, series sums %v, want the serving pod's 60 each", got)
+	}
+	real := labels.SelectorFromSet(labels.Set{LabelDraining: "true"})
+	if w, _ := s.WorkloadAggregate("voice", dep, "calls", real); w.Sum != 40 || w.Count != 1 {
+		t.Errorf("draining=true: %+v, want the draining pod's real 40", w)
+	}
+	in, _ := labels.Parse("draining in (true,false)")
+	if w, _ := s.WorkloadAggregate("voice", dep, "calls", in); w.Sum != 100 {
+		t.Errorf("draining in (true,false): %+v, want every pod's real load, 100", w)
+	}
+
+	vals, _ := s.PodValues("voice", labels.Everything(), "calls", labels.Everything(), nil)
+	got := map[string]float64{}
+	for _, v := range vals {
+		got[v.Pod] = v.Value
+	}
+	if !maps.Equal(got, map[string]float64{"ast-1-a": 60, "ast-1-b": 0}) {
+		t.Errorf("Pods metric %v: want the draining pod served as a fresh 0", got)
+	}
+	if v, _, ok := s.PodValue("voice", "ast-1-b", "calls", real); !ok || v.Value != 40 {
+		t.Errorf("PodValue draining=true: %+v %v", v, ok)
+	}
+	if v, _, ok := s.PodValue("voice", "ast-1-b", "calls", labels.Everything()); !ok || v.Value != 0 {
+		t.Errorf("PodValue: %+v %v, want a fresh 0", v, ok)
+	}
+	for _, g := range s.Workloads(nil) {
+		if g.Workload == dep && g.Gauge == "calls" && g.Aggregate.Sum != 60 {
+			t.Errorf("the predictor's view of %v: %+v, want 60", dep, g.Aggregate)
+		}
+	}
+
+	// Back to serving, its calls count again.
+	mustIngest(t, s, smp("voice", "ast-1-b", t0.Add(time.Second), calls(40)))
+	if got := sums(labels.Everything()); !slices.Equal(got, []float64{100, 100, 100}) {
+		t.Errorf("after the drain ended: %v", got)
+	}
+}
+
 func TestSeriesLabelsSelect(t *testing.T) {
 	s, _ := newTestStore(Options{})
 	s.SetReplicaSet("voice", "ast-1", "ast")
@@ -264,7 +331,7 @@ func TestSeriesLabelsSelect(t *testing.T) {
 	a := smp("voice", "ast-1-a", t0, calls(10))
 	a.Node = "n1"
 	k := smp("voice", "kam-0", t0, calls(5))
-	k.Kind, k.Region, k.Draining = sample.KindKamailio, "us", true
+	k.Kind, k.Region = sample.KindKamailio, "us"
 	mustIngest(t, s, a)
 	mustIngest(t, s, k)
 	for sel, want := range map[string]float64{
@@ -274,8 +341,8 @@ func TestSeriesLabelsSelect(t *testing.T) {
 		"region=us":                             5,
 		"workload=ast,workload_kind=Deployment": 10,
 		"workload_kind=StatefulSet":             5,
-		"draining=true":                         5,
-		"draining!=true":                        10,
+		"draining=true":                         0,
+		"draining!=true":                        15,
 		"node=n1":                               10,
 		"!node":                                 5,
 		"pod=kam-0,namespace=voice":             5,

@@ -57,7 +57,7 @@ func (s *Store) Workloads(out []WorkloadGauge) []WorkloadGauge {
 			for _, id := range ids {
 				e := WorkloadGauge{Namespace: ns.name, Workload: w, Gauge: s.gaugeNames[id]}
 				for _, p := range pods {
-					s.accumulate(p, id, nowMs, true, &e.Aggregate, &e.Coverage)
+					s.accumulate(p, id, nowMs, true, false, &e.Aggregate, &e.Coverage)
 				}
 				e.Coverage.GaugeKnown = true
 				out = append(out, e)
