@@ -39,6 +39,41 @@ const (
 	DeletionCost
 )
 
+// Drain is what a pod deleted at scale-down does with the calls it
+// carries. In every policy the ReplicaSet replaces it at once (it no longer
+// counts as a replica) and the dispatcher sends it no new call: Kubernetes
+// takes a terminating pod out of its Service's ready endpoints, and a SIP
+// proxy in front has to be told to stop too (a dispatcher set with a pod
+// marked inactive); a proxy that keeps routing to a sleeping pod would
+// only add cut calls to what DrainSleep counts.
+type Drain uint8
+
+// Drain policies. The zero value is DrainUntilEmpty, the model of every
+// replay before there was a choice, so that a Fleet written without one
+// replays as it always did.
+const (
+	// DrainUntilEmpty: a preStop hook drains the server and returns once
+	// it is empty, so the pod exits after its last call, or at the end of
+	// the grace period, when the calls still up are cut.
+	DrainUntilEmpty Drain = iota
+	// DrainSleep: a preStop hook sleeps (the "sleep infinity" practice),
+	// so the pod runs to the end of the grace period whatever it carries,
+	// then the calls still up are cut.
+	DrainSleep
+	// DrainNone: no preStop hook; the server exits at SIGTERM and every
+	// call it carries is cut at its deletion, whatever the grace period.
+	DrainNone
+)
+
+var drainNames = map[Drain]string{DrainUntilEmpty: "until-empty", DrainSleep: "sleep", DrainNone: "none"}
+
+func (d Drain) String() string {
+	if s, ok := drainNames[d]; ok {
+		return s
+	}
+	return fmt.Sprintf("Drain(%d)", uint8(d))
+}
+
 // StartupState is how a pod that has not finished starting shows to a
 // Pods metric.
 type StartupState uint8
@@ -68,9 +103,11 @@ type Fleet struct {
 	// CallDuration is the mean holding time, Durations its distribution.
 	CallDuration time.Duration
 	Durations    Durations
-	// Victims picks the pods deleted at scale-down; their calls drain for
-	// up to Grace (terminationGracePeriodSeconds) and are cut after it.
+	// Victims picks the pods deleted at scale-down; Drain is what they do
+	// with their calls within Grace (terminationGracePeriodSeconds), at
+	// the end of which the calls still up are cut.
 	Victims Victims
+	Drain   Drain
 	Grace   time.Duration
 	// Seed makes a replay reproducible. The offered calls depend on the
 	// seed only, so every mode of one replay faces the same calls.
@@ -96,8 +133,8 @@ func (f Fleet) validate(step time.Duration) error {
 		return fmt.Errorf("fleet: mean call duration %s is over a day", f.CallDuration)
 	case f.Grace < 0:
 		return fmt.Errorf("fleet: negative grace period %s", f.Grace)
-	case f.Durations > Fixed || f.Victims > DeletionCost || f.StartupState > StartZero:
-		return errors.New("fleet: unknown duration distribution, victim order or start-up state")
+	case f.Durations > Fixed || f.Victims > DeletionCost || f.StartupState > StartZero || f.Drain > DrainNone:
+		return errors.New("fleet: unknown duration distribution, victim order, start-up state or drain policy")
 	}
 	return nil
 }
@@ -117,7 +154,7 @@ type pod struct {
 	uid     uint64 // random, for the ReplicaSet's tie-breaks
 	created int64  // step
 	readyAt int64  // step it becomes (or became) ready
-	drainBy int64  // step its remaining calls are cut, when draining
+	deleted int64  // step it was deleted at, when draining
 	phase   podPhase
 	calls   int32
 	ring    []int32
@@ -133,11 +170,16 @@ type fleet struct {
 	pods []pod
 	// active counts the pods that are not draining: the ReplicaSet's
 	// replicas.
-	active  int32
-	depart  float64 // per-step departure probability (exponential)
-	ringLen int
-	rings   [][]int32 // recycled rings
-	rng     *rand.Rand
+	active int32
+	// grace is the steps a deleted pod may run, 0 for DrainNone;
+	// exitEmpty tells whether it exits as soon as it carries no call (it
+	// does not when sleeping).
+	grace     int64
+	exitEmpty bool
+	depart    float64 // per-step departure probability (exponential)
+	ringLen   int
+	rings     [][]int32 // recycled rings
+	rng       *rand.Rand
 	// pcg is rng's source, called directly on the per-pod path, where
 	// the interface call of rand.Rand costs as much as the rest.
 	pcg   *rand.PCG
@@ -152,17 +194,24 @@ type fleet struct {
 	lo, hi int32
 
 	cut, rejected, offered int64
+	// deletedPods counts the pods deleted at scale-down, longest the
+	// steps of the longest drain that has ended.
+	deletedPods, longest int64
 }
 
 func newFleet(cfg Fleet, step time.Duration) *fleet {
 	pcg := rand.NewPCG(cfg.Seed, 0x5eed_f1ee7)
 	f := &fleet{
-		cfg:      cfg,
-		stepNs:   int64(step),
-		capacity: int32(cfg.Capacity),
-		hist:     make([]int32, cfg.Capacity+1),
-		rng:      rand.New(pcg),
-		pcg:      pcg,
+		cfg:       cfg,
+		stepNs:    int64(step),
+		capacity:  int32(cfg.Capacity),
+		hist:      make([]int32, cfg.Capacity+1),
+		rng:       rand.New(pcg),
+		pcg:       pcg,
+		exitEmpty: cfg.Drain != DrainSleep,
+	}
+	if cfg.Drain != DrainNone {
+		f.grace = int64(math.Ceil(float64(cfg.Grace) / float64(step)))
 	}
 	if cfg.Durations == Fixed {
 		f.ringLen = max(1, int(math.Round(float64(cfg.CallDuration)/float64(step))))
@@ -226,7 +275,6 @@ func (f *fleet) remove(n int32) {
 		}
 	}
 	slices.SortFunc(f.order, f.deleteFirst)
-	grace := int64(math.Ceil(float64(f.cfg.Grace) / float64(f.stepNs)))
 	for _, i := range f.order[:n] {
 		p := &f.pods[i]
 		if p.phase == ready {
@@ -235,9 +283,10 @@ func (f *fleet) remove(n int32) {
 		} else {
 			f.nStarting--
 		}
-		p.phase, p.drainBy = draining, f.now+grace
+		p.phase, p.deleted = draining, f.now
 	}
 	f.active -= n
+	f.deletedPods += int64(n)
 	f.calls -= f.reap()
 }
 
@@ -284,14 +333,21 @@ func (f *fleet) logAge(step int64) int64 {
 	return int64(math.Log2(float64(d)))
 }
 
-// reap ends the draining pods that are empty or out of grace, cutting the
-// calls left on the latter, and returns how many it cut.
+// exits tells whether draining pod p goes at the current step: at the end
+// of its grace period, or once empty unless it sleeps.
+func (f *fleet) exits(p *pod) bool {
+	return f.now-p.deleted >= f.grace || f.exitEmpty && p.calls == 0
+}
+
+// reap ends the draining pods that exit, cutting the calls left on them,
+// and returns how many it cut.
 func (f *fleet) reap() (cut int64) {
 	k := 0
 	for i := range f.pods {
 		p := &f.pods[i]
-		if p.phase == draining && (p.calls == 0 || f.now >= p.drainBy) {
+		if p.phase == draining && f.exits(p) {
 			cut += int64(p.calls)
+			f.longest = max(f.longest, f.now-p.deleted)
 			if p.ring != nil {
 				clear(p.ring)
 				f.rings = append(f.rings, p.ring)
@@ -345,7 +401,7 @@ func (f *fleet) advance(now int64, arrivals int64) {
 			f.hist[p.calls]++
 			f.lo, f.hi = min(f.lo, p.calls), max(f.hi, p.calls)
 		case draining:
-			reap = reap || p.calls == 0 || now >= p.drainBy
+			reap = reap || f.exits(p)
 		}
 		f.calls += int64(p.calls)
 	}
@@ -354,6 +410,18 @@ func (f *fleet) advance(now int64, arrivals int64) {
 	}
 	f.offered += arrivals
 	f.accept(f.dispatch(arrivals, slot), arrivals)
+}
+
+// longestDrain is the steps of the longest drain, counting those still
+// under way as lasting until step end.
+func (f *fleet) longestDrain(end int64) int64 {
+	longest := f.longest
+	for i := range f.pods {
+		if p := &f.pods[i]; p.phase == draining {
+			longest = max(longest, end-p.deleted)
+		}
+	}
+	return longest
 }
 
 // accept books the outcome of a dispatch of offered calls.

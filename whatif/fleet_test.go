@@ -209,36 +209,68 @@ func TestVictimOrder(t *testing.T) {
 	}
 }
 
+// TestDrainAndCut deletes one of two pods carrying 20 calls each, all
+// ending at step 4, under each drain policy.
 func TestDrainAndCut(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
+		drain Drain
 		grace time.Duration
 		cut   int64
-		pods  int
+		exit  int64 // step the deleted pod is gone at
 	}{
-		{"no grace cuts every call", 0, 20, 1},
-		{"a grace longer than any call drains", time.Hour, 0, 2},
+		{"no grace cuts every call", DrainUntilEmpty, 0, 20, 0},
+		{"a grace longer than any call drains", DrainUntilEmpty, time.Hour, 0, 4},
 		// 30 s is two steps: the pod goes at step 2, before its calls end
 		// at step 4.
-		{"calls still up after the grace are cut", 30 * time.Second, 20, 2},
+		{"calls still up after the grace are cut", DrainUntilEmpty, 30 * time.Second, 20, 2},
+		{"none cuts every call at once, whatever the grace", DrainNone, time.Hour, 20, 0},
+		{"sleep runs out the grace after its calls end", DrainSleep, 5 * time.Minute, 0, 20},
+		{"sleep cuts what outlives the grace", DrainSleep, 30 * time.Second, 20, 2},
+		{"sleep without grace is none", DrainSleep, 0, 20, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := testFleet(func(c *Fleet) {
-				c.Capacity, c.Durations, c.CallDuration, c.Grace, c.Startup = 100, Fixed, time.Minute, tc.grace, 0
+				c.Capacity, c.Durations, c.CallDuration, c.Drain, c.Grace, c.Startup = 100, Fixed, time.Minute, tc.drain, tc.grace, 0
 			})
 			f.add(2)
 			f.advance(0, 40) // 20 each, ending at step 4
 			f.remove(1)
-			if len(f.pods) != tc.pods || f.active != 1 {
-				t.Fatalf("after remove: %d pods, %d active", len(f.pods), f.active)
+			if f.active != 1 || f.deletedPods != 1 {
+				t.Fatalf("after remove: %d active, %d deleted", f.active, f.deletedPods)
 			}
-			for k := int64(1); k <= 6; k++ {
+			exit := int64(0)
+			for k := int64(1); k <= 30 && len(f.pods) > 1; k++ {
+				f.advance(k, 0)
+				exit = k
+			}
+			if len(f.pods) != 1 || exit != tc.exit || f.longest != tc.exit {
+				t.Fatalf("deleted pod gone at step %d after a drain of %d (%d pods left), want %d", exit, f.longest, len(f.pods), tc.exit)
+			}
+			for k := exit + 1; k <= 6; k++ {
 				f.advance(k, 0)
 			}
-			if f.cut != tc.cut || len(f.pods) != 1 || f.calls != 0 {
-				t.Fatalf("cut %d, want %d; %d pods, %d calls", f.cut, tc.cut, len(f.pods), f.calls)
+			if f.cut != tc.cut || f.calls != 0 {
+				t.Fatalf("cut %d, want %d; %d calls left", f.cut, tc.cut, f.calls)
 			}
 		})
+	}
+}
+
+// TestLongestDrainUnderWay: a drain that outlasts the replay counts until
+// its end.
+func TestLongestDrainUnderWay(t *testing.T) {
+	f := testFleet(func(c *Fleet) { c.Drain, c.Grace, c.Startup = DrainSleep, time.Hour, 0 })
+	f.add(3)
+	f.advance(0, 0)
+	f.remove(1)
+	f.advance(1, 0)
+	f.remove(1)
+	for k := int64(2); k < 10; k++ {
+		f.advance(k, 0)
+	}
+	if got := f.longestDrain(10); got != 10 || f.longest != 0 {
+		t.Fatalf("longest drain %d steps (%d ended), want 10 steps, none ended", got, f.longest)
 	}
 }
 
@@ -274,6 +306,7 @@ func TestFleetValidate(t *testing.T) {
 		"short calls":    func(f *Fleet) { f.CallDuration = time.Second },
 		"negative grace": func(f *Fleet) { f.Grace = -time.Second },
 		"bad victims":    func(f *Fleet) { f.Victims = 9 },
+		"bad drain":      func(f *Fleet) { f.Drain = 9 },
 	} {
 		f := ok
 		mod(&f)

@@ -31,23 +31,23 @@ type Page struct {
 }
 
 type htmlTable struct {
-	Settings bool
-	Columns  []string
-	Lines    []htmlLine
+	Settings, Drains bool
+	Columns          []string
+	Lines            []htmlLine
 }
 
 type htmlLine struct {
-	Setting, Mode string
-	Cells         []string
+	Setting, Mode, Drain string
+	Cells                []string
 }
 
 func table(rows []Row, oracle *Result) *htmlTable {
 	if len(rows) == 0 {
 		return nil
 	}
-	t := &htmlTable{Settings: hasSettings(rows), Columns: columns}
+	t := &htmlTable{Settings: hasSettings(rows), Drains: hasDrains(rows), Columns: columns}
 	for _, r := range rows {
-		t.Lines = append(t.Lines, htmlLine{Setting: r.Setting, Mode: r.Mode, Cells: r.cells(oracle)})
+		t.Lines = append(t.Lines, htmlLine{Setting: r.Setting, Mode: r.Mode, Drain: r.drainName(), Cells: r.cells(oracle)})
 	}
 	return t
 }
@@ -62,7 +62,8 @@ body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: right; }
 th { background: #eee; }
-td.mode, td.setting { text-align: left; font-weight: bold; }
+td.mode, td.setting, td.drain { text-align: left; font-weight: bold; }
+td.drain { white-space: nowrap; }
 code { background: #f4f4f4; padding: 0.1em 0.3em; }
 #warnings li { color: #8a4b00; }
 #verdict { font-size: 1.1em; max-width: 60em; }
@@ -77,14 +78,17 @@ img { max-width: 100%; border: 1px solid #ddd; }
 {{with .Verdict}}<p id="verdict"><strong>{{.}}</strong></p>{{end}}
 {{with .Params}}<table id="params">{{range .}}<tr><th>{{index . 0}}</th><td style="text-align:left">{{index . 1}}</td></tr>{{end}}</table>{{end}}
 <h2>Modes</h2>
-{{define "table"}}<table class="modes"><tr>{{if .Settings}}<th>setting</th>{{end}}<th>mode</th>{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
-{{range .Lines}}<tr>{{if $.Settings}}<td class="setting">{{.Setting}}</td>{{end}}<td class="mode">{{.Mode}}</td>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
+{{define "table"}}<table class="modes"><tr>{{if .Settings}}<th>setting</th>{{end}}<th>mode</th>{{if .Drains}}<th>drain</th>{{end}}{{range .Columns}}<th>{{.}}</th>{{end}}</tr>
+{{range .Lines}}<tr>{{if $.Settings}}<td class="setting">{{.Setting}}</td>{{end}}<td class="mode">{{.Mode}}</td>{{if $.Drains}}<td class="drain">{{.Drain}}</td>{{end}}{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>{{end}}
 {{with .Main}}<div id="modes">{{template "table" .}}</div>{{end}}
 <p>Pod-hours count every pod from creation to end (start-up and draining included); "vs oracle" divides by the
 oracle's, the fewest pods that never fall short with perfect foresight. "min short" is the time the ready pods'
 capacity was below the offered load, "call-min short" that gap integrated, "worst short" its peak in calls.
-"rejected" calls found every ready pod full; "cut" calls were still up when a deleted pod's grace period ended.</p>
+"rejected" calls found every ready pod full; "cut" calls were still up when a deleted pod exited. "pod-hours draining" is
+the part of the pod-hours of pods deleted and still running, "longest drain" the longest time from a deletion to the pod's
+exit. The drain policy is what a deleted pod does, taking no new call: none, exit at once and cut its calls; sleep=G, run
+out the grace period G whatever it carries; until-empty=G, exit after its last call, within G.</p>
 {{with .SweepTable}}<h2>Sweep</h2><div id="sweep">{{template "table" .}}</div>{{end}}
 {{range .Images}}<figure><img src="{{.Data}}" alt="{{.Caption}}"><figcaption>{{.Caption}}</figcaption></figure>
 {{end}}

@@ -43,6 +43,15 @@ type Record struct {
 	Rejected         int64    `json:"rejected"`
 	Cut              int64    `json:"cut"`
 	ScaleEvents      int      `json:"scale_events"`
+	// Drain is the scale-down policy as the table shows it ("sleep=6h";
+	// empty for the oracle), GraceSeconds its grace period; then how many
+	// pods were deleted, the pod-hours they ran after it (part of
+	// pod_hours) and the longest drain.
+	Drain               string  `json:"drain"`
+	GraceSeconds        float64 `json:"grace_seconds"`
+	PodsDeleted         int64   `json:"pods_deleted"`
+	DrainingPodHours    float64 `json:"draining_pod_hours"`
+	LongestDrainSeconds float64 `json:"longest_drain_seconds"`
 	// WithinSLO tells whether the setting meets the frontier's SLO, and
 	// Cheapest whether it is its mode's cheapest that does.
 	WithinSLO bool `json:"within_slo"`
@@ -60,6 +69,11 @@ func (r *Report) Records() []Record {
 			Setting: row.Setting, Mode: row.Mode, PodHours: row.PodHours,
 			MinutesShort: row.MinutesShort, CallMinutesShort: row.CallMinutesShort, WorstShort: row.WorstShortfall,
 			Offered: row.CallsOffered, Rejected: row.CallsRejected, Cut: row.CallsCut, ScaleEvents: row.ScaleEvents,
+			Drain: row.drainName(), PodsDeleted: row.PodsDeleted, DrainingPodHours: row.DrainingPodHours,
+			LongestDrainSeconds: row.LongestDrain.Seconds(),
+		}
+		if row.Mode != ModeOracle {
+			rec.GraceSeconds = row.Drain.Grace.Seconds()
 		}
 		if rec.Setting == "" {
 			rec.Setting = asWritten
@@ -113,8 +127,8 @@ func (r *Report) WriteFiles(dir string, p Presentation) ([]string, error) {
 		files = append(files, file{name, b.Bytes()})
 		return nil
 	}
-	rows := r.Rows
-	all := append(append([]Row(nil), rows...), r.Sweep...)
+	rows := r.primaryRows()
+	all := append(append([]Row(nil), r.Rows...), r.Sweep...)
 	from := busiestWeek(rows)
 	weekTitle := fmt.Sprintf("%s, week of %s", p.Title, from.Format("2006-01-02"))
 	steps := []output{
@@ -141,6 +155,12 @@ func (r *Report) WriteFiles(dir string, p Presentation) ([]string, error) {
 			return nil, err
 		}
 	}
+	// The plots draw one line per mode: with several drain policies, the
+	// first's.
+	drainNote := ""
+	if len(r.Drains) > 1 {
+		drainNote = ", drain " + r.Drains[0].String()
+	}
 	figures := []Figure{}
 	links := []string{}
 	for _, f := range files {
@@ -148,7 +168,7 @@ func (r *Report) WriteFiles(dir string, p Presentation) ([]string, error) {
 		case "frontier.png":
 			figures = append([]Figure{{Caption: "The frontier: pod-hours against minutes short, each point a setting, the line joining the settings no other of its mode beats on both; ringed, each mode's cheapest within the SLO (dashed)", PNG: f.data}}, figures...)
 		case "plot.png":
-			figures = append(figures, Figure{Caption: "Whole trace, the HPA as written: demand, capacity and replicas per mode (bucket means)", PNG: f.data})
+			figures = append(figures, Figure{Caption: "Whole trace, the HPA as written: demand, capacity and replicas per mode (bucket means)" + drainNote, PNG: f.data})
 		case "week.png":
 			figures = append(figures, Figure{Caption: weekTitle, PNG: f.data})
 		}
@@ -162,7 +182,7 @@ func (r *Report) WriteFiles(dir string, p Presentation) ([]string, error) {
 	}
 	if err := add("report.html", func(w io.Writer) error {
 		return WriteHTML(w, Page{Title: p.Title, Command: p.Command, Params: p.Params, Warnings: r.Warnings, Verdict: verdict,
-			Rows: rows, Oracle: r.Oracle, Sweep: r.Sweep, Figures: figures, Files: links})
+			Rows: r.Rows, Oracle: r.Oracle, Sweep: r.Sweep, Figures: figures, Files: links})
 	}); err != nil {
 		return nil, err
 	}
@@ -178,11 +198,23 @@ func (r *Report) WriteFiles(dir string, p Presentation) ([]string, error) {
 }
 
 // frontierRows are the rows the frontier compares: every setting of the
-// modes that run an HPA.
+// modes that run an HPA, with the first drain policy.
 func frontierRows(r *Report) []Row {
 	var out []Row
-	for _, row := range append(append([]Row(nil), r.Rows...), r.Sweep...) {
+	for _, row := range append(r.primaryRows(), r.Sweep...) {
 		if row.Mode != ModeOracle {
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// primaryRows are the rows of the HPA as written with the first drain
+// policy, the oracle's included: one per mode, as the plots draw them.
+func (r *Report) primaryRows() []Row {
+	var out []Row
+	for _, row := range r.Rows {
+		if row.Mode == ModeOracle || len(r.Drains) == 0 || row.Drain == r.Drains[0] {
 			out = append(out, row)
 		}
 	}

@@ -42,8 +42,17 @@ type Config struct {
 // Summary is what a mode cost and what it missed.
 type Summary struct {
 	// PodHours counts every pod from creation to its end, start-up and
-	// draining included.
+	// draining included: a step for each sync that sees it.
 	PodHours float64
+	// DrainingPodHours is the part of PodHours of the pods deleted and
+	// still running, a step for each sync from the one that deletes a pod
+	// to the last that sees it, so that a drain of d steps counts d.
+	// LongestDrain is the longest time from a pod's deletion to its exit,
+	// a drain still under way at the end of the trace lasting until then;
+	// PodsDeleted counts the pods deleted at scale-down.
+	DrainingPodHours float64
+	LongestDrain     time.Duration
+	PodsDeleted      int64
 	// MinutesShort is the time the ready pods' capacity was below the
 	// offered load; CallMinutesShort integrates the gap and
 	// WorstShortfall is its largest value, in calls.
@@ -70,6 +79,9 @@ type Point struct {
 // Result is the outcome of one mode.
 type Result struct {
 	Mode string
+	// Drain is how the replay scaled down; the oracle's is the zero value,
+	// unused: it models no calls.
+	Drain DrainPolicy
 	Summary
 	Timeline []Point
 }
@@ -169,12 +181,12 @@ func Replay(ctx context.Context, cfg Config, fc *Forecast) (*Result, error) {
 
 	n := len(cfg.Demand)
 	obs := make([]hpasim.Observation, len(spec.Metrics))
-	res := &Result{Mode: mode}
+	res := &Result{Mode: mode, Drain: policyOf(cfg.Fleet)}
 	tl := newTimeline(cfg, n)
 	capacity := float64(cfg.Fleet.Capacity)
 	retention := fl.retention()
 	stepMin := cfg.Step.Minutes()
-	var podSteps int64
+	var podSteps, drainSteps int64
 	progressEvery := max(1, n/100)
 	for k := 0; k < n; k++ {
 		if k%4096 == 0 {
@@ -223,6 +235,9 @@ func Replay(ctx context.Context, cfg Config, fc *Forecast) (*Result, error) {
 			res.ScaleEvents++
 			fl.scaleTo(dec.Replicas)
 		}
+		// After the decision: the sync that deletes a pod counts it as
+		// draining, although podSteps counted it before.
+		drainSteps += int64(len(fl.pods)) - int64(fl.active)
 		tl.add(now, d, readyCap, float64(dec.Replicas), float64(len(fl.pods)), short > 0)
 		if cfg.Progress != nil && k%progressEvery == 0 {
 			cfg.Progress(k, n)
@@ -233,6 +248,9 @@ func Replay(ctx context.Context, cfg Config, fc *Forecast) (*Result, error) {
 	}
 	tl.flush()
 	res.PodHours = float64(podSteps) * cfg.Step.Hours()
+	res.DrainingPodHours = float64(drainSteps) * cfg.Step.Hours()
+	res.LongestDrain = time.Duration(fl.longestDrain(int64(n))) * cfg.Step
+	res.PodsDeleted = fl.deletedPods
 	res.CallsOffered, res.CallsRejected, res.CallsCut = fl.offered, fl.rejected, fl.cut
 	res.Timeline = tl.points
 	return res, nil

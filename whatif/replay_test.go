@@ -348,11 +348,16 @@ func nycTaxi(tb testing.TB) Config {
 func BenchmarkReplayNYCTaxi(b *testing.B) {
 	cfg := nycTaxi(b)
 	pcfg, fc := foreseen(b, cfg, 3*time.Minute)
-	for _, mode := range []string{"reactive", "foresight", "oracle"} {
+	for _, mode := range []string{"reactive", "foresight", "oracle", "sleep"} {
 		b.Run(mode, func(b *testing.B) {
 			c, f := cfg, (*Forecast)(nil)
-			if mode == "foresight" {
+			switch mode {
+			case "foresight":
 				c, f = pcfg, fc
+			case "sleep":
+				// Reactive, every deleted pod running 6 hours: ten times
+				// the pods to step through.
+				c.Fleet.Drain, c.Fleet.Grace = DrainSleep, 6*time.Hour
 			}
 			b.ReportAllocs()
 			cpu0 := cpuTime()
@@ -408,7 +413,7 @@ func TestReportTableAndCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	csv := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(csv) != 1+2*48 || csv[0] != "time,setting,mode,demand,capacity,replicas,pods,minutes_short" || !strings.HasPrefix(csv[1], "2025-03-03T00:00:00Z,,reactive,") {
+	if len(csv) != 1+2*48 || csv[0] != "time,setting,mode,demand,capacity,replicas,pods,minutes_short,drain" || !strings.HasSuffix(csv[1], ",until-empty=30s") || !strings.HasSuffix(csv[len(csv)-1], ",") || !strings.HasPrefix(csv[1], "2025-03-03T00:00:00Z,,reactive,") {
 		t.Fatalf("csv: %d lines, %q %q", len(csv), csv[0], csv[1])
 	}
 }

@@ -27,6 +27,10 @@ type Options struct {
 	Modes []string
 	// Sweeps span the grid of settings replayed beside the HPA as written.
 	Sweeps []Sweep
+	// Drains are the scale-down policies to compare: each mode replays the
+	// HPA as written with each. The first is the one of the sweep, the
+	// frontier and the plots. Empty: Fleet's drain and grace period.
+	Drains []DrainPolicy
 	// Lead is how far ahead the forecast looks; default the start-up (with
 	// its jitter) plus a minute. Every is how often the forecast is
 	// refreshed, default 1m.
@@ -46,7 +50,10 @@ type Report struct {
 	HPAs *HPAs
 	// Lead is the forecast's lead as written (sweeps may vary it).
 	Lead time.Duration
-	// Rows are the modes with the HPA as written, the oracle last.
+	// Drains are the scale-down policies replayed, the frontier's first.
+	Drains []DrainPolicy
+	// Rows are the modes with the HPA as written, each with every drain
+	// policy in turn, the oracle last.
 	Rows []Row
 	// Sweep are the rows of the grid, if any.
 	Sweep []Row
@@ -103,7 +110,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Lead <= 0 {
 		o.Lead = o.Fleet.Startup + o.Fleet.StartupJitter + time.Minute
 	}
-	rep := &Report{HPAs: hpas, Lead: o.Lead, Minutes: float64(len(o.Demand)) * o.Step.Minutes(), Warnings: slices.Clone(hpas.Warnings)}
+	if len(o.Drains) == 0 {
+		o.Drains = []DrainPolicy{policyOf(o.Fleet)}
+	}
+	o.Drains = slices.Clone(o.Drains)
+	for i, d := range o.Drains {
+		if err := d.apply(o.Fleet).validate(o.Step); err != nil {
+			return nil, fmt.Errorf("drain %s: %w", d, err)
+		}
+		// As the replays report it: DrainNone has no grace period.
+		d = policyOf(d.apply(o.Fleet))
+		o.Drains[i] = d
+		if slices.Contains(o.Drains[:i], d) {
+			return nil, fmt.Errorf("drain %s is given twice", d)
+		}
+	}
+	// Every replay but the comparison of drains scales down as the first.
+	o.Fleet = o.Drains[0].apply(o.Fleet)
+	rep := &Report{HPAs: hpas, Lead: o.Lead, Drains: o.Drains, Minutes: float64(len(o.Demand)) * o.Step.Minutes(), Warnings: slices.Clone(hpas.Warnings)}
 
 	jobs, err := plan(o, hpas, modes)
 	if err != nil {
@@ -130,7 +154,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var asWritten *Result
 	for _, j := range jobs {
 		row := Row{Setting: j.point.String(), Result: j.res}
-		if j.point == nil && j.mode == asWrittenMode(hpas) {
+		if j.point == nil && j.mode == asWrittenMode(hpas) && j.res.Drain == o.Drains[0] {
 			asWritten = j.res
 		}
 		switch {
@@ -151,6 +175,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		offered = asWritten.CallsOffered
 	}
 	rep.Frontier = frontierOf(frontierRows(rep), o.SLO.resolve(rep.Minutes, offered, asWritten))
+	if len(o.Drains) > 1 {
+		rep.Frontier.Verdict += fmt.Sprintf(" Settings are compared with drain %s, the first of the drain policies.", o.Drains[0])
+	}
 	return rep, nil
 }
 
@@ -179,8 +206,13 @@ func plan(o Options, hpas *HPAs, modes map[string]bool) ([]*job, error) {
 	}
 	var jobs []*job
 	for _, m := range []string{ModeReactive, ModePredictive, ModeForesight} {
-		if modes[m] {
-			jobs = append(jobs, &job{mode: m, cfg: base(m), lead: o.Lead})
+		if !modes[m] {
+			continue
+		}
+		for _, d := range o.Drains {
+			cfg := base(m)
+			cfg.Fleet = d.apply(cfg.Fleet)
+			jobs = append(jobs, &job{mode: m, cfg: cfg, lead: o.Lead})
 		}
 	}
 	if w := asWrittenMode(hpas); !modes[w] && o.SLO.AsWritten {

@@ -330,7 +330,7 @@ func TestWriteFiles(t *testing.T) {
 	if err := json.Unmarshal(b, &recs); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"setting", "mode", "pod_hours", "vs_oracle", "minutes_short", "call_minutes_short", "rejected", "cut", "scale_events"} {
+	for _, k := range []string{"setting", "mode", "pod_hours", "vs_oracle", "minutes_short", "call_minutes_short", "rejected", "cut", "scale_events", "drain", "grace_seconds", "pods_deleted", "draining_pod_hours", "longest_drain_seconds"} {
 		if _, ok := recs[0][k]; !ok {
 			t.Fatalf("summary.json lacks %s: %v", k, recs[0])
 		}

@@ -42,12 +42,16 @@ type whatifOptions struct {
 	trace, hpa, out, modes, title string
 	maxShort, maxRejected         string
 	sweeps                        sweepFlags
-	history                       historySource
-	peak, p99                     float64
-	fleet                         whatif.Fleet
-	ctrl                          hpasim.Config
-	initial                       int
-	lead, every, refit, bucket    time.Duration
+	// drains are the --drain flags as written: their policies take
+	// --grace where they give no grace period, and it may come after.
+	drains                     []string
+	policies                   []whatif.DrainPolicy
+	history                    historySource
+	peak, p99                  float64
+	fleet                      whatif.Fleet
+	ctrl                       hpasim.Config
+	initial                    int
+	lead, every, refit, bucket time.Duration
 }
 
 // sweepFlags collects the repeated --sweep flag.
@@ -89,7 +93,11 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&o.fleet.CallDuration, "call-duration", 3*time.Minute, "mean call duration")
 	durations := fs.String("durations", "exp", "call duration distribution: exp or fixed")
 	victims := fs.String("victims", "replicaset", "scale-down victims: replicaset (the ReplicaSet's default order) or deletion-cost (fewest calls first)")
-	fs.DurationVar(&o.fleet.Grace, "grace", 30*time.Second, "termination grace period: a deleted pod's calls drain this long, then are cut")
+	fs.DurationVar(&o.fleet.Grace, "grace", 30*time.Second, "termination grace period: a deleted pod's calls drain this long, then are cut (the grace of a --drain policy that gives none)")
+	fs.Func("drain", "scale-down drain policies to compare, comma-separated or repeated, each replayed with the HPA as written in every mode: none (no preStop: the calls of a deleted pod are cut at once), sleep[=GRACE] (preStop sleep: no new call, the pod runs to the end of its grace period, then its calls are cut) or until-empty[=GRACE] (no new call, the pod exits after its last call, within its grace period); GRACE defaults to --grace; the first is the sweep's and the frontier's (default until-empty)", func(v string) error {
+		o.drains = append(o.drains, v)
+		return nil
+	})
 	seed := fs.Uint64("seed", 1, "random seed; a replay is deterministic given it")
 	fs.IntVar(&o.initial, "initial", 0, "replicas at the start (0: what the HPA's first metric asks for at the first sample)")
 	fs.DurationVar(&o.ctrl.SyncPeriod, "sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period: the replay's step")
@@ -129,6 +137,11 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	o.fleet.Seed = *seed
+	if len(o.drains) > 0 {
+		if o.policies, err = whatif.ParseDrains(strings.Join(o.drains, ","), o.fleet.Grace); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
+	}
 	if o.initial < 0 || o.initial > 1<<20 {
 		return fmt.Errorf("--initial %d: want 0 or a replica count", o.initial)
 	}
@@ -187,7 +200,7 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 		return stage.Load().(string), math.Float64frombits(done.Load())
 	})
 	rep, err := whatif.Run(ctx, whatif.Options{
-		Config: cfg, Modes: modes, Sweeps: o.sweeps, Lead: o.lead, Every: o.every,
+		Config: cfg, Modes: modes, Sweeps: o.sweeps, Drains: o.policies, Lead: o.lead, Every: o.every,
 		Forecaster: newForecaster(o.refit), SLO: slo,
 		Progress: func(s string, d float64) { stage.Store(s); done.Store(math.Float64bits(d)) },
 	})
@@ -310,12 +323,20 @@ func params(o whatifOptions, rep *whatif.Report) [][2]string {
 		{"HPA", o.hpa},
 		{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, startupStateName(o.fleet.StartupState))},
 		{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
-		{"scale-down", fmt.Sprintf("%s victims, %s grace", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], o.fleet.Grace)},
+		{"scale-down", fmt.Sprintf("%s victims; drain %s", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], drainsParam(rep.Drains))},
 		{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
 		{"forecast", fmt.Sprintf("lead %s, refreshed every %s, refitted every %s; metric %s", rep.Lead, o.every, o.refit, forecastMetricNote(rep.HPAs))},
 		{"SLO", rep.Frontier.Budget.Text},
 		{"seed", fmt.Sprint(o.fleet.Seed)},
 	}
+}
+
+func drainsParam(ds []whatif.DrainPolicy) string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 func forecastMetricNote(h *whatif.HPAs) string {

@@ -55,9 +55,8 @@ func withSeasonal(t *testing.T) {
 	t.Cleanup(func() { newForecaster = real })
 }
 
-// summary reads the summary.json of a run into its records, by setting and
-// mode.
-func summary(t *testing.T, dir string) map[[2]string]whatif.Record {
+// records reads the summary.json of a run.
+func records(t *testing.T, dir string) []whatif.Record {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
 	if err != nil {
@@ -67,8 +66,14 @@ func summary(t *testing.T, dir string) map[[2]string]whatif.Record {
 	if err := json.Unmarshal(b, &recs); err != nil {
 		t.Fatal(err)
 	}
+	return recs
+}
+
+// summary is the records of a run by setting and mode.
+func summary(t *testing.T, dir string) map[[2]string]whatif.Record {
+	t.Helper()
 	out := map[[2]string]whatif.Record{}
-	for _, r := range recs {
+	for _, r := range records(t, dir) {
 		out[[2]string{r.Setting, r.Mode}] = r
 	}
 	return out
@@ -215,11 +220,42 @@ func TestWhatifRejects(t *testing.T) {
 		"bad refit":     {"--trace", tr, "--hpa", hpaManifest, "--refit", "0s"},
 		"too long":      {"--trace", tr, "--hpa", hpaManifest, "--sync-period", "1ns"},
 		"not an hpa":    {"--trace", tr, "--hpa", tr},
+		"bad drain":     {"--trace", tr, "--hpa", hpaManifest, "--drain", "preStop"},
+		"none's grace":  {"--trace", tr, "--hpa", hpaManifest, "--drain", "none=1h"},
+		"drain twice":   {"--trace", tr, "--hpa", hpaManifest, "--drain", "sleep", "--drain", "sleep=30s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if err := whatifMain(context.Background(), args, &stdout, &stderr); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestWhatifDrains: --drain replays each policy, a repeated flag adds to
+// the list, and a policy without a grace period takes --grace, given
+// before or after it.
+func TestWhatifDrains(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 2), "--peak", "2000", "--hpa", hpaManifest, "--modes", "reactive",
+		"--drain", "until-empty,none", "--drain", "sleep=6h", "--grace", "5m", "--out", out}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var got []string
+	for _, r := range records(t, out) {
+		got = append(got, fmt.Sprintf("%s %s %g", r.Mode, r.Drain, r.GraceSeconds))
+	}
+	if want := "reactive until-empty=5m 300,reactive none 0,reactive sleep=6h 21600"; strings.Join(got, ",") != want {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+	if !strings.Contains(stdout.String(), "sleep=6h") {
+		t.Fatalf("table without the policies:\n%s", stdout.String())
+	}
+	var e bytes.Buffer
+	err = whatifMain(context.Background(), []string{"--trace", writeTrace(t, 1), "--hpa", hpaManifest, "--drain", "sleep=a day"}, &e, &e)
+	if err == nil || err.Error() != `--drain "sleep=a day": sleep: grace period "a day": want a non-negative duration such as 30s or 6h` {
+		t.Fatalf("error %v", err)
 	}
 }
 
