@@ -515,12 +515,14 @@ func (f *fleet) warm(demand float64, r *rand.Rand) {
 type observation struct {
 	target hpasim.Target
 	pods   hpasim.PodValues // a Pods metric of calls per pod
-	calls  int64            // calls in progress on all pods, draining ones included
-	ready  int32
+	// serving is the calls on the pods that take calls, as the adapter's
+	// sums serve them: a draining pod counts 0 (docs/metrics.md).
+	serving int64
+	ready   int32
 }
 
 func (f *fleet) observe() observation {
-	o := observation{calls: f.calls, ready: f.nReady}
+	o := observation{serving: f.readyCalls, ready: f.nReady}
 	o.pods = hpasim.PodValues{WithValue: f.nReady, SumMilli: f.readyCalls * 1000}
 	switch f.cfg.StartupState {
 	case StartPending:

@@ -136,9 +136,27 @@ func TestStartupStateObservation(t *testing.T) {
 		f.pods[0].calls, f.readyCalls, f.calls = 5, 5, 5
 		f.add(2)
 		o := f.observe()
-		if !check(o) || o.target.ReadyPods != 1 || o.target.SpecReplicas != 3 || o.calls != 5 {
+		if !check(o) || o.target.ReadyPods != 1 || o.target.SpecReplicas != 3 || o.serving != 5 {
 			t.Errorf("state %d: %+v", state, o)
 		}
+	}
+}
+
+// TestDrainingCallsAreNotLoad: the Object metrics and the forecast read the
+// calls on the pods that take calls, as the adapter serves them: a
+// deleted pod's calls drain, and count 0.
+func TestDrainingCallsAreNotLoad(t *testing.T) {
+	f := readyFleet(10, 3, 7)
+	f.calls = 10
+	f.cfg.Grace = time.Hour
+	f.remove(1) // deletion ranks pick one; its calls drain
+	o := f.observe()
+	left := int64(f.pods[0].calls)
+	if f.pods[0].phase == draining {
+		left = int64(f.pods[1].calls)
+	}
+	if o.serving != left || f.calls != 10 {
+		t.Fatalf("serving %d, calls in progress %d: want the serving pod's %d of 10", o.serving, f.calls, left)
 	}
 }
 

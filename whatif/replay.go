@@ -26,7 +26,8 @@ type Config struct {
 	// HPA is the autoscaling/v2 HorizontalPodAutoscaler as the operator
 	// would apply it. Each of its metrics is read as the workload's load:
 	// a Pods metric as calls per pod, an Object or External metric as the
-	// calls in progress over all pods.
+	// calls in progress over the pods that take calls (a draining pod's
+	// count 0, as the adapter serves them).
 	HPA        *autoscalingv2.HorizontalPodAutoscaler
 	Controller hpasim.Config
 	Fleet      Fleet
@@ -211,7 +212,7 @@ func Replay(ctx context.Context, cfg Config, fc *Forecast) (*Result, error) {
 		}
 		podSteps += int64(len(fl.pods))
 
-		forecast := float64(o.calls)
+		forecast := float64(o.serving)
 		if fc != nil {
 			if f := fc.at(k); f > forecast {
 				forecast = f
@@ -224,7 +225,7 @@ func Replay(ctx context.Context, cfg Config, fc *Forecast) (*Result, error) {
 			case spec.Metrics[i].Kind == hpasim.PodsMetric:
 				obs[i] = hpasim.Observation{Pods: o.pods}
 			default:
-				obs[i] = hpasim.Observation{Milli: o.calls * 1000}
+				obs[i] = hpasim.Observation{Milli: o.serving * 1000}
 			}
 		}
 		dec, err := ctrl.Sync(now, o.target, obs)
