@@ -19,12 +19,15 @@ import (
 
 // asterisk reads an Asterisk PBX, either from res_prometheus (an http:// URL,
 // Asterisk's HTTP server, /metrics) or from the manager interface (a tcp://
-// URL, AMI, action CoreShowChannels). Asterisk tells neither interface that
-// it is stopping gracefully, so Draining stays false.
+// URL, AMI, action CoreShowChannels), and drains it over the manager
+// interface (drain_asterisk.go). res_prometheus does not say that Asterisk
+// is stopping, and the manager interface refuses every action while it
+// stops gracefully, so Draining stays false.
 type asterisk struct {
 	client *http.Client
 	url    string
 	ami    *amiClient
+	drain  asteriskDrain
 }
 
 func newAsterisk(o Options) (*asterisk, error) {
@@ -32,9 +35,10 @@ func newAsterisk(o Options) (*asterisk, error) {
 	if err != nil {
 		return nil, fmt.Errorf("asterisk URL: %w", err)
 	}
+	a := &asterisk{}
 	switch u.Scheme {
 	case "http", "https":
-		return &asterisk{client: o.Client, url: o.URL}, nil
+		a.client, a.url = o.Client, o.URL
 	case "tcp":
 		if u.Host == "" {
 			return nil, fmt.Errorf("asterisk AMI URL %q has no host:port", o.URL)
@@ -42,9 +46,14 @@ func newAsterisk(o Options) (*asterisk, error) {
 		if o.AMIUser == "" {
 			return nil, errors.New("reading Asterisk over AMI needs a manager user (and its secret)")
 		}
-		return &asterisk{ami: &amiClient{addr: u.Host, user: o.AMIUser, secret: o.AMISecret}}, nil
+		a.ami = &amiClient{addr: u.Host, user: o.AMIUser, secret: o.AMISecret}
+	default:
+		return nil, fmt.Errorf("asterisk URL %q: want http://host:port/metrics (res_prometheus) or tcp://host:port (AMI)", o.URL)
 	}
-	return nil, fmt.Errorf("asterisk URL %q: want http://host:port/metrics (res_prometheus) or tcp://host:port (AMI)", o.URL)
+	if a.drain, err = newAsteriskDrain(o, u); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func (*asterisk) Kind() sample.Kind { return sample.KindAsterisk }
@@ -136,6 +145,9 @@ func (a *amiClient) connect(ctx context.Context) error {
 			return Reading{}, err
 		}
 		if h.Get("Response") != "Success" {
+			if h.Get("Message") == amiShuttingDown {
+				return Reading{}, errShuttingDown
+			}
 			return Reading{}, fmt.Errorf("login refused: %s", h.Get("Message"))
 		}
 		return Reading{}, nil
@@ -173,6 +185,15 @@ func (a *amiClient) close() {
 	}
 }
 
+// amiShuttingDown is the Message with which Asterisk 14 and later refuse
+// every manager action, Login included, from the start of a graceful stop
+// (or the final phase of any stop) until the process exits (process_message
+// in main/manager.c).
+const amiShuttingDown = "Asterisk is shutting down"
+
+var errShuttingDown = errors.New("asterisk is shutting down, and its manager interface refuses every action until it exits " +
+	"(read res_prometheus, an http:// URL, to follow the calls of a graceful drain)")
+
 // amiValue keeps a configured value from ending its header line.
 func amiValue(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
 
@@ -204,6 +225,9 @@ func readCoreShowChannels(tp *textproto.Reader, actionID string) (Reading, error
 		}
 		if resp := h.Get("Response"); resp != "" {
 			if resp != "Success" {
+				if h.Get("Message") == amiShuttingDown {
+					return Reading{}, errShuttingDown
+				}
 				return Reading{}, fmt.Errorf("%s: %s", resp, h.Get("Message"))
 			}
 			responded = true

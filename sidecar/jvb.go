@@ -10,14 +10,22 @@ import (
 )
 
 // jvb reads a Jitsi Videobridge's /colibri/stats (REST API enabled, private
-// port). The bridge refreshes those statistics every 5 s, so polling faster
-// only repeats values.
+// port), and drains it through the same REST API (drain_jvb.go). The bridge
+// refreshes most of those statistics every 5 s, so polling faster only
+// repeats values.
 type jvb struct {
 	client *http.Client
 	url    string
+	drain  jvbDrain
 }
 
-func newJVB(o Options) (*jvb, error) { return &jvb{client: o.Client, url: o.URL}, nil }
+func newJVB(o Options) (*jvb, error) {
+	d, err := newJVBDrain(o)
+	if err != nil {
+		return nil, err
+	}
+	return &jvb{client: o.Client, url: o.URL, drain: d}, nil
+}
 
 func (*jvb) Kind() sample.Kind { return sample.KindJVB }
 
@@ -47,12 +55,16 @@ type colibriStats struct {
 
 // ParseJVBStats parses a /colibri/stats reply.
 //
-// participants counts the endpoints this bridge serves itself: all
-// endpoints less those relayed from other bridges (octo), as Jitsi's own
-// graceful-shutdown script counts them. Bit rates are converted from kbit/s
-// to bit/s. The bridge is draining while drain, graceful_shutdown or
-// shutting_down is set. Fields an older or newer bridge lacks are left out,
-// except the participant count, without which the reply is refused.
+// participants counts the endpoints this bridge serves itself:
+// local_endpoints, which the bridge keeps as endpoints come and go and
+// whose fall to graceful-shutdown-min-participants ends a graceful
+// shutdown (Videobridge.localEndpointExpired); from a bridge without it,
+// all endpoints less those relayed from other bridges (octo), as Jitsi's
+// graceful_shutdown.sh counts them, both refreshed only every 5 s. Bit
+// rates are converted from kbit/s to bit/s. The bridge is draining while
+// drain, graceful_shutdown or shutting_down is set. Fields an older or
+// newer bridge lacks are left out, except the participant count, without
+// which the reply is refused.
 func ParseJVBStats(body []byte) (Reading, error) {
 	var s colibriStats
 	if err := json.Unmarshal(body, &s); err != nil {
@@ -60,6 +72,8 @@ func ParseJVBStats(body []byte) (Reading, error) {
 	}
 	var local float64
 	switch total := firstOf(s.Participants, s.Endpoints); {
+	case s.LocalEndpoints != nil:
+		local = float64(*s.LocalEndpoints)
 	case total != nil:
 		local = float64(*total)
 		if s.OctoEndpoints != nil {
@@ -68,8 +82,6 @@ func ParseJVBStats(body []byte) (Reading, error) {
 			}
 			local -= float64(*s.OctoEndpoints)
 		}
-	case s.LocalEndpoints != nil:
-		local = float64(*s.LocalEndpoints)
 	default:
 		return Reading{}, fmt.Errorf("no participants, endpoints or local_endpoints: %w", errNoValue)
 	}

@@ -20,8 +20,11 @@ const (
 )
 
 // kamailio reads a Kamailio proxy's concurrent dialogs over JSON-RPC
-// (jsonrpcs module over xhttp). Kamailio has no drain state of its own: a
-// proxy is drained upstream (dispatcher), so Draining stays false.
+// (jsonrpcs module over xhttp). Kamailio has no drain state of its own (a
+// proxy is drained upstream, by whatever routes SIP to it), so Draining
+// stays false and kamailio is not a Drainer. As a dispatcher in front of
+// backends it is what stops sending calls to a draining backend, told by
+// that backend's draining sample rather than by a drain of its own.
 type kamailio struct {
 	client  *http.Client
 	url     string

@@ -167,6 +167,9 @@ func TestParseJVB(t *testing.T) {
 		{name: "local endpoints, graceful shutdown", input: fixture(t, "jvb-colibri-stats-local-only.json"), draining: true, want: map[string]float64{
 			"participants": 7, "conferences": 2,
 		}},
+		// local_endpoints changes as endpoints leave; participants and
+		// octo_endpoints only at the next refresh.
+		{name: "local endpoints before the refresh", input: []byte(`{"participants":9,"octo_endpoints":2,"local_endpoints":6,"drain":true}`), draining: true, want: map[string]float64{"participants": 6}},
 		{name: "endpoints without participants", input: []byte(`{"endpoints":9,"octo_endpoints":2,"shutting_down":true}`), draining: true, want: map[string]float64{"participants": 7}},
 		{name: "more relayed than all", input: []byte(`{"participants":2,"octo_endpoints":3}`), err: "exceeds"},
 		{name: "no participants", input: []byte(`{"conferences":2}`), err: "missing"},

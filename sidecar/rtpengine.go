@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -19,11 +20,13 @@ import (
 //
 // rtpengine counts the media it relays: every relayed byte is received on
 // one side of a call and sent on the other, so its one rate is published as
-// both the in and the out gauge.
+// both the in and the out gauge. It is drained through its CLI
+// (drain_rtpengine.go).
 type rtpengine struct {
 	client  *http.Client
 	url     string
 	metrics bool
+	cli     string
 	now     func() time.Time
 
 	// The previous /metrics reading, to derive rates from counters.
@@ -32,10 +35,18 @@ type rtpengine struct {
 }
 
 func newRTPEngine(o Options) (*rtpengine, error) {
+	cli := o.RTPEngineCLI
+	if cli == "" {
+		cli = defaultRTPEngineCLI
+	}
+	if _, _, err := net.SplitHostPort(cli); err != nil {
+		return nil, fmt.Errorf("rtpengine CLI address %q: want host:port (rtpengine's --listen-cli): %w", cli, err)
+	}
 	return &rtpengine{
 		client:  o.Client,
 		url:     o.URL,
 		metrics: strings.HasSuffix(strings.SplitN(o.URL, "?", 2)[0], "/metrics"),
+		cli:     cli,
 		now:     time.Now,
 	}, nil
 }

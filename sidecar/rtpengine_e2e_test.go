@@ -26,7 +26,6 @@ import (
 //
 // Needs the Debian package rtpengine-daemon.
 func TestRTPEngineEndToEnd(t *testing.T) {
-	bin := lookPath(t, "rtpengine", "rtpengine-daemon")
 	const (
 		namespace = "media"
 		pod       = "rtpengine-0"
@@ -35,30 +34,15 @@ func TestRTPEngineEndToEnd(t *testing.T) {
 		payload   = 160 // G.711, 20 ms
 		interval  = 200 * time.Millisecond
 	)
-	ngPort, httpPort, portMin := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "udp")
-	portMin -= portMin % 2
-	start(t, bin, "--config-file=none", "--table=-1", "--foreground", "--log-stderr", "--log-level=5",
-		"--interface=127.0.0.1", fmt.Sprintf("--listen-ng=127.0.0.1:%d", ngPort), fmt.Sprintf("--listen-http=127.0.0.1:%d", httpPort),
-		fmt.Sprintf("--port-min=%d", portMin), fmt.Sprintf("--port-max=%d", portMin+99), "--delete-delay=0")
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", httpPort)
-	own := countIs("own sessions", func() (int, error) {
-		n, _, err := rtpengineOwn(metricsURL)
-		return n, err
-	})
-	waitFor(t, "rtpengine up with no sessions", own(0))
+	rtpe := startRTPEngine(t)
+	metricsURL, ng, own := rtpe.metricsURL, rtpe.ng, rtpe.ownIs
 
 	st := startStack(t, namespace, pod)
 	st.startSidecar(sample.KindRTPEngine, sidecar.Options{URL: metricsURL}, sidecar.Config{Namespace: namespace, Pod: pod, Interval: interval})
 
-	ng, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", ngPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ng.Close()
 	var relayPort int
 	for i := range sessions {
-		sdp := fmt.Sprintf("v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", i, 40000+2*i)
-		reply := ngCommand(t, ng, map[string]string{"command": "offer", "call-id": fmt.Sprint("call-", i), "from-tag": fmt.Sprint("tag-", i), "sdp": sdp})
+		reply := ngCommand(t, ng, map[string]string{"command": "offer", "call-id": fmt.Sprint("call-", i), "from-tag": fmt.Sprint("tag-", i), "sdp": audioSDP(i)})
 		m := regexp.MustCompile(`m=audio (\d+) `).FindSubmatch(reply)
 		if m == nil {
 			t.Fatalf("offer: no media port in %q", reply)
@@ -128,6 +112,51 @@ func TestRTPEngineEndToEnd(t *testing.T) {
 	st.waitPodValue(namespace, pod, sample.GaugeCalls, 0, true)
 }
 
+// rtpengineServer is Debian's rtpengine in userspace mode (no kernel
+// module) on loopback, up and without sessions.
+type rtpengineServer struct {
+	metricsURL string
+	cli        string   // its CLI (--listen-cli), host:port
+	ng         net.Conn // to its ng control protocol
+}
+
+// startRTPEngine starts rtpengine for the test.
+//
+// Needs the Debian package rtpengine-daemon.
+func startRTPEngine(t *testing.T) rtpengineServer {
+	t.Helper()
+	bin := lookPath(t, "rtpengine", "rtpengine-daemon")
+	ngPort, httpPort, cliPort, portMin := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "udp")
+	portMin -= portMin % 2
+	start(t, bin, "--config-file=none", "--table=-1", "--foreground", "--log-stderr", "--log-level=5",
+		"--interface=127.0.0.1", fmt.Sprintf("--listen-ng=127.0.0.1:%d", ngPort), fmt.Sprintf("--listen-http=127.0.0.1:%d", httpPort),
+		fmt.Sprintf("--listen-cli=127.0.0.1:%d", cliPort),
+		fmt.Sprintf("--port-min=%d", portMin), fmt.Sprintf("--port-max=%d", portMin+99), "--delete-delay=0")
+	s := rtpengineServer{metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", httpPort), cli: fmt.Sprintf("127.0.0.1:%d", cliPort)}
+	waitFor(t, "rtpengine up with no sessions", s.ownIs(0))
+	ng, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", ngPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ng.Close() })
+	s.ng = ng
+	return s
+}
+
+// ownIs is a waitFor condition: rtpengine's own sessions, as its /metrics
+// says, are want.
+func (s rtpengineServer) ownIs(want int) func() (bool, string) {
+	return countIs("own sessions", func() (int, error) {
+		n, _, err := rtpengineOwn(s.metricsURL)
+		return n, err
+	})(want)
+}
+
+// audioSDP is the SDP of one G.711 audio stream; i tells streams apart.
+func audioSDP(i int) string {
+	return fmt.Sprintf("v=0\r\no=- %d 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n", i, 40000+2*i)
+}
+
 // samplesUntilRead returns the samples observed from `from` on, up to and
 // including the first one whose poll started after `read` (the second
 // sample after it).
@@ -145,9 +174,20 @@ func (s *stack) samplesUntilRead(from, read time.Time) []sample.Sample {
 	return out
 }
 
-// ngCommand sends one command over rtpengine's ng protocol (a cookie and a
-// bencoded dictionary over UDP) and returns the reply, which must be ok.
+// ngCommand sends one command over rtpengine's ng protocol and returns the
+// reply, which must be ok.
 func ngCommand(t *testing.T, conn net.Conn, cmd map[string]string) []byte {
+	t.Helper()
+	reply := ngRequest(t, conn, cmd)
+	if !bytes.Contains(reply, []byte("6:result2:ok")) {
+		t.Fatalf("ng %s: %q", cmd["command"], reply)
+	}
+	return reply
+}
+
+// ngRequest sends one command over rtpengine's ng protocol (a cookie and a
+// bencoded dictionary over UDP) and returns the reply.
+func ngRequest(t *testing.T, conn net.Conn, cmd map[string]string) []byte {
 	t.Helper()
 	keys := make([]string, 0, len(cmd))
 	for k := range cmd {
@@ -174,9 +214,6 @@ func ngCommand(t *testing.T, conn net.Conn, cmd map[string]string) []byte {
 		reply, ok := bytes.CutPrefix(buf[:n], []byte(cookie+" "))
 		if !ok {
 			continue // a late reply to an earlier command
-		}
-		if !bytes.Contains(reply, []byte("6:result2:ok")) {
-			t.Fatalf("ng %s: %q", cmd["command"], reply)
 		}
 		return reply
 	}

@@ -53,6 +53,21 @@ type Options struct {
 	KamailioMethod string
 	// AMIUser and AMISecret log in to Asterisk's manager interface.
 	AMIUser, AMISecret string
+	// AMIURL is the manager interface (tcp://host:port) that drains
+	// Asterisk, for a URL that reads res_prometheus over http. Default:
+	// URL when that is a tcp:// URL, else tcp://127.0.0.1:5038 (Asterisk's
+	// default manager port).
+	AMIURL string
+	// AsteriskDrain is the CLI command that drains Asterisk:
+	// AsteriskDrainGracefully (default) or AsteriskDrainWhenConvenient.
+	AsteriskDrain string
+	// JVBDrain is how a Jitsi Videobridge is drained: JVBDrainMode
+	// (default) or JVBGracefulShutdown.
+	JVBDrain string
+	// RTPEngineCLI is rtpengine's command-line interface (its
+	// --listen-cli), host:port, that drains it. Default 127.0.0.1:9900,
+	// where rtpengine-ctl looks.
+	RTPEngineCLI string
 	// Client makes HTTP requests. Default: a client with no proxy, since
 	// the server is always on the pod's loopback.
 	Client *http.Client
@@ -131,10 +146,19 @@ func httpRequest(ctx context.Context, client *http.Client, method, url string, b
 		return nil, fmt.Errorf("the reply of %s is larger than %d bytes", url, maxReply)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, snippet(data))
+		return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, url, resp.Status, snippet(data))}
 	}
 	return data, nil
 }
+
+// statusError is a reply other than 200, kept apart so that a caller can
+// say what the status means for its server.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
 
 // fetch asks a server over HTTP and parses its reply; what names the reply
 // in errors.

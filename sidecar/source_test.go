@@ -107,6 +107,10 @@ func TestNewRefuses(t *testing.T) {
 		"AMI without user":    {sample.KindAsterisk, Options{URL: "tcp://127.0.0.1:5038"}, "manager user"},
 		"AMI without port":    {sample.KindAsterisk, Options{URL: "tcp://", AMIUser: "u"}, "no host:port"},
 		"asterisk scheme":     {sample.KindAsterisk, Options{URL: "udp://127.0.0.1:5038"}, "want http"},
+		"asterisk drain":      {sample.KindAsterisk, Options{AsteriskDrain: "now"}, `unknown Asterisk drain "now" (want gracefully or when-convenient)`},
+		"AMI URL for drain":   {sample.KindAsterisk, Options{AMIURL: "127.0.0.1:5038"}, "want tcp://host:port"},
+		"jvb drain":           {sample.KindJVB, Options{JVBDrain: "graceful"}, `unknown JVB drain "graceful" (want drain or shutdown)`},
+		"rtpengine CLI":       {sample.KindRTPEngine, Options{RTPEngineCLI: "9900"}, "want host:port"},
 	} {
 		if _, err := New(c.kind, c.opts); err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%s: %v, want an error containing %q", name, err, c.err)
@@ -158,14 +162,22 @@ type fakeAMI struct {
 	answer string
 	secret string
 	conns  chan net.Conn
+	// action, if set, sees every action first and says whether it
+	// answered it (the fake answers the others as above).
+	action func(c net.Conn, h textproto.MIMEHeader) bool
 }
 
 func startFakeAMI(t *testing.T, answer []byte, secret string) *fakeAMI {
+	return serveFakeAMI(t, &fakeAMI{answer: string(answer), secret: secret})
+}
+
+// serveFakeAMI starts a, set up but for its listener.
+func serveFakeAMI(t *testing.T, a *fakeAMI) *fakeAMI {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &fakeAMI{ln: ln, answer: string(answer), secret: secret, conns: make(chan net.Conn, 8)}
+	a.ln, a.conns = ln, make(chan net.Conn, 8)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -188,6 +200,9 @@ func (a *fakeAMI) serve(c net.Conn) {
 		h, err := tp.ReadMIMEHeader()
 		if err != nil {
 			return
+		}
+		if a.action != nil && a.action(c, h) {
+			continue
 		}
 		id := h.Get("Actionid")
 		switch h.Get("Action") {
