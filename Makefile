@@ -5,7 +5,9 @@
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE    ?= ghcr.io/rtcscale/rtcscale:$(VERSION)
+SIDECAR_IMAGE ?= ghcr.io/rtcscale/rtcscale-sidecar:$(VERSION)
 BIN      := bin/rtcscale
+SIDECAR_BIN := bin/rtcscale-sidecar
 HELM_VERSION := v4.3.1
 HELM     := .cache/bin/helm
 CHART    := deploy/helm/rtcscale
@@ -15,9 +17,10 @@ KUSTOMIZE ?= kubectl kustomize
 
 all: lint test build
 
-## build: the static rtcscale binary in bin/
+## build: the static rtcscale and rtcscale-sidecar binaries in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/rtcscale
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(SIDECAR_BIN) ./cmd/rtcscale-sidecar
 
 ## test: unit tests, the chart and kustomize checks, and the dashboards
 ## against Prometheus (skipped without /usr/bin/prometheus: apt-get install prometheus)
@@ -35,9 +38,11 @@ lint:
 demo: build
 	$(BIN) demo
 
-## image: the container image (Dockerfile: static binary on distroless, non-root)
+## image: the container images, the adapter's and the sidecar's (Dockerfile:
+## static binaries on distroless, non-root)
 image:
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --target sidecar -t $(SIDECAR_IMAGE) .
 
 ## e2e: the end-to-end suite against a real etcd, kube-apiserver and
 ## kube-controller-manager on loopback (see docs/e2e.md)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natstest"
+	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -103,7 +104,7 @@ func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options, pr
 	}
 	rep.api = httptest.NewServer(h)
 	t.Cleanup(rep.api.Close)
-	rep.ops = httptest.NewServer(NewOpsHandler(rep.reg, Check{Name: "samples", Check: rep.sub.Ready}))
+	rep.ops = httptest.NewServer(ops.NewHandler(rep.reg, ops.Check{Name: "samples", Check: rep.sub.Ready}))
 	t.Cleanup(rep.ops.Close)
 	return rep
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
+	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -32,11 +34,11 @@ func TestReadyzSaysWhyForecastsAreReactive(t *testing.T) {
 		return Options{Forecaster: live}
 	})
 	coreOnly := natstest.Connect(t, natstest.Start(t).ClientURL())
-	ops := httptest.NewServer(NewOpsHandler(r.reg,
-		Check{Name: "nats", Check: collector.Connected(coreOnly)},
-		Check{Name: "samples", Check: r.sub.Ready},
-		Check{Name: "history", Check: live.StoreStatus, Warn: true}))
-	t.Cleanup(ops.Close)
+	srv := httptest.NewServer(ops.NewHandler(r.reg,
+		ops.Check{Name: "nats", Check: natsconn.Connected(coreOnly)},
+		ops.Check{Name: "samples", Check: r.sub.Ready},
+		ops.Check{Name: "history", Check: live.StoreStatus, Warn: true}))
+	t.Cleanup(srv.Close)
 	if err := live.Attach(ctx, predictor.StoreOpener(coreOnly, predictor.StoreConfig{})); err == nil {
 		t.Fatal("a history store opened without JetStream")
 	}
@@ -53,10 +55,10 @@ func TestReadyzSaysWhyForecastsAreReactive(t *testing.T) {
 		t.Fatalf("calls_forecast %v, want calls, 30", v)
 	}
 
-	if code, body := status(t, ops.URL+"/readyz"); code != 200 || body != "ok\n" {
+	if code, body := status(t, srv.URL+"/readyz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/readyz: %d %q, want 200 ok: forecasts without history are reactive, not wrong", code, body)
 	}
-	code, body := status(t, ops.URL+"/readyz?verbose")
+	code, body := status(t, srv.URL+"/readyz?verbose")
 	want := "[+]nats ok\n[+]samples ok\n[!]history warning (ready nonetheless): forecasts are reactive: history stream RTCSCALE_HISTORY: "
 	if code != 200 || !strings.HasPrefix(body, want) || !strings.Contains(body, "JetStream is not enabled for the adapter's NATS account") ||
 		!strings.HasSuffix(body, "\nreadyz check passed\n") {
@@ -74,7 +76,7 @@ rtcscale_history_store_errors_total{reason="other"} 0
 rtcscale_history_store_errors_total{reason="permissions"} 0
 rtcscale_history_store_errors_total{reason="unavailable"} 0
 `
-	if err := testutil.ScrapeAndCompare(ops.URL+"/metrics", strings.NewReader(failed), "rtcscale_history_store_ready", "rtcscale_history_store_errors_total"); err != nil {
+	if err := testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(failed), "rtcscale_history_store_ready", "rtcscale_history_store_errors_total"); err != nil {
 		t.Error(err)
 	}
 
@@ -82,17 +84,17 @@ rtcscale_history_store_errors_total{reason="unavailable"} 0
 	if err := live.Attach(ctx, predictor.StoreOpener(r.nc, predictor.StoreConfig{})); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := status(t, ops.URL+"/readyz?verbose"); code != 200 || !strings.Contains(body, "\n[+]history ok\n") {
+	if code, body := status(t, srv.URL+"/readyz?verbose"); code != 200 || !strings.Contains(body, "\n[+]history ok\n") {
 		t.Fatalf("/readyz?verbose once the store works: %d\n%s", code, body)
 	}
 	ready := strings.Replace(failed[:strings.Index(failed, "# HELP rtcscale_history_store_errors_total")], "ready 0", "ready 1", 1)
-	if err := testutil.ScrapeAndCompare(ops.URL+"/metrics", strings.NewReader(ready), "rtcscale_history_store_ready"); err != nil {
+	if err := testutil.ScrapeAndCompare(srv.URL+"/metrics", strings.NewReader(ready), "rtcscale_history_store_ready"); err != nil {
 		t.Error(err)
 	}
 
 	// A failing check fails readiness and lists every check.
 	coreOnly.Close()
-	code, body = status(t, ops.URL+"/readyz")
+	code, body = status(t, srv.URL+"/readyz")
 	if code != http.StatusServiceUnavailable || body != "[-]nats failed: NATS is CLOSED\n[+]samples ok\n[+]history ok\nreadyz check failed: nats\n" {
 		t.Fatalf("/readyz with NATS closed: %d\n%s", code, body)
 	}

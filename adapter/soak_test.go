@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -68,7 +69,7 @@ func BenchmarkSoak(b *testing.B) {
 		store.UpsertPod(collector.PodInfo{Namespace: "voice", Name: names[i], Labels: map[string]string{"app": fmt.Sprintf("asterisk-%d", d)},
 			Owner: collector.Workload{Kind: collector.WorkloadReplicaSet, Name: rs}, Ready: true, ReadySince: time.Now().Add(-time.Hour)})
 	}
-	nc, err := collector.Dial(collector.NATSOptions{URL: srv.ClientURL()}, cm)
+	nc, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL()}, cm)
 	if err != nil {
 		b.Fatal(err)
 	}

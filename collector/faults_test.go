@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -35,7 +36,7 @@ type faultRig struct {
 // testPods are the pods the fault tests publish for, all known and Ready.
 var testPods = []string{"a-1", "a-2"}
 
-func newFaultRig(t *testing.T, o NATSOptions) *faultRig {
+func newFaultRig(t *testing.T, o natsconn.Options) *faultRig {
 	t.Helper()
 	r := &faultRig{t: t, m: NewMetrics(prometheus.NewRegistry())}
 	r.clock = &clock{t: t0}
@@ -44,7 +45,7 @@ func newFaultRig(t *testing.T, o NATSOptions) *faultRig {
 		r.store.UpsertPod(readyPod("voice", p, "a", Workload{}))
 	}
 	o.Name = "rtcscale-test"
-	nc, err := Dial(o, r.m)
+	nc, err := natsconn.Dial(o, r.m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func newFaultRig(t *testing.T, o NATSOptions) *faultRig {
 
 // ready is the adapter's readiness: connected and subscribed.
 func (r *faultRig) ready() error {
-	if err := Connected(r.nc)(); err != nil {
+	if err := natsconn.Connected(r.nc)(); err != nil {
 		return err
 	}
 	return r.sub.Ready()
@@ -118,7 +119,7 @@ func TestNATSServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	srv := natstest.Start(t, natstest.JetStream(dir))
 	port := srv.Addr().(*net.TCPAddr).Port
-	r := newFaultRig(t, NATSOptions{URL: srv.ClientURL()})
+	r := newFaultRig(t, natsconn.Options{URL: srv.ClientURL()})
 	js, err := jetstream.New(r.nc)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +169,7 @@ func TestLameDuck(t *testing.T) {
 	nodes := natstest.Cluster(t, 3, func(_ int, o *server.Options) {
 		o.LameDuckDuration, o.LameDuckGracePeriod = 10*time.Minute, 5*time.Minute
 	})
-	r := newFaultRig(t, NATSOptions{URL: natstest.ClientURLs(nodes)})
+	r := newFaultRig(t, natsconn.Options{URL: natstest.ClientURLs(nodes)})
 	duck, other := nodeNamed(nodes, r.nc.ConnectedServerName()), nodes[0]
 	if other == duck {
 		other = nodes[1]
@@ -197,7 +198,7 @@ func TestLameDuck(t *testing.T) {
 func TestClusterNodeLoss(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	nodes := natstest.Cluster(t, 3, func(i int, o *server.Options) { natstest.JetStream(dirs[i])(o) })
-	r := newFaultRig(t, NATSOptions{URL: natstest.ClientURLs(nodes)})
+	r := newFaultRig(t, natsconn.Options{URL: natstest.ClientURLs(nodes)})
 	js, err := jetstream.New(r.nc)
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +253,7 @@ func TestClusterNodeLoss(t *testing.T) {
 func TestNetworkPartition(t *testing.T) {
 	srv := natstest.Start(t)
 	proxy := natstest.NewProxy(t, srv.Addr().String())
-	r := newFaultRig(t, NATSOptions{URL: proxy.URL(), PingInterval: 200 * time.Millisecond})
+	r := newFaultRig(t, natsconn.Options{URL: proxy.URL(), PingInterval: 200 * time.Millisecond})
 	pub := natstest.Connect(t, srv.ClientURL())
 	r.publishUntilServed(pub, 1)
 
@@ -280,4 +281,15 @@ func nodeNamed(nodes []*server.Server, name string) *server.Server {
 		}
 	}
 	panic("no node named " + name)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -128,7 +128,9 @@ func (m *Metrics) evicted(n int) {
 	}
 }
 
-func (m *Metrics) natsConnected(up bool) {
+// NATSConnected, NATSReconnected and NATSDropped make Metrics a
+// natsconn.Observer of the collector's connection.
+func (m *Metrics) NATSConnected(up bool) {
 	if m == nil {
 		return
 	}
@@ -139,13 +141,13 @@ func (m *Metrics) natsConnected(up bool) {
 	}
 }
 
-func (m *Metrics) natsReconnected() {
+func (m *Metrics) NATSReconnected() {
 	if m != nil {
 		m.reconnects.Inc()
 	}
 }
 
-func (m *Metrics) natsDropped() {
+func (m *Metrics) NATSDropped() {
 	if m != nil {
 		m.dropped.Inc()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtcscale/rtcscale/internal/klogtest"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -58,7 +59,7 @@ func TestSecureNATS(t *testing.T) {
 	store, c := newTestStore(Options{})
 	store.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", Workload{}))
 	store.UpsertPod(readyPod("voice", "kamailio-1", "kamailio", Workload{}))
-	nc, err := Dial(NATSOptions{URL: url, NKey: seeds["ADAPTER"], TLSCA: caFile}, NewMetrics(prometheus.NewRegistry()))
+	nc, err := natsconn.Dial(natsconn.Options{URL: url, NKey: seeds["ADAPTER"], TLSCA: caFile}, NewMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	port := srv.Addr().(*net.TCPAddr).Port
 
 	var errs []string
-	nc, err := Dial(NATSOptions{URL: srv.ClientURL(), User: "adapter", Password: password, TLSCA: caFile}, nil)
+	nc, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL(), User: "adapter", Password: password, TLSCA: caFile}, nil)
 	if err != nil {
 		errs = append(errs, err.Error())
 	} else {
@@ -196,7 +197,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		nc.Close()
 	}
 	withPassword := "nats://adapter:" + urlPassword + "@127.0.0.1:" + strconv.Itoa(port)
-	nc, err = Dial(NATSOptions{URL: withPassword, TLSCA: caFile}, nil)
+	nc, err = natsconn.Dial(natsconn.Options{URL: withPassword, TLSCA: caFile}, nil)
 	if err != nil {
 		errs = append(errs, err.Error())
 	} else {
@@ -206,12 +207,12 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		}
 		nc.Close()
 	}
-	errs = append(errs, RedactURLs(withPassword))
+	errs = append(errs, natsconn.RedactURLs(withPassword))
 	seedFile := filepath.Join(t.TempDir(), "bad.nk")
 	if err := os.WriteFile(seedFile, []byte(notASeed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Dial(NATSOptions{URL: srv.ClientURL(), NKey: seedFile}, nil); err == nil {
+	if _, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL(), NKey: seedFile}, nil); err == nil {
 		t.Fatal("a seed file without a seed was accepted")
 	} else {
 		errs = append(errs, err.Error())

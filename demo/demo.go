@@ -20,6 +20,8 @@ import (
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
+	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -134,7 +136,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		return ctx.Err()
 	}
 
-	collectorConn, err := collector.Dial(collector.NATSOptions{URL: ns.ClientURL(), Name: "rtcscale-demo-collector"}, cm)
+	collectorConn, err := natsconn.Dial(natsconn.Options{URL: ns.ClientURL(), Name: "rtcscale-demo-collector"}, cm)
 	if err != nil {
 		return err
 	}
@@ -191,7 +193,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	if err != nil {
 		return err
 	}
-	natsUp := adapter.Check{Name: "nats", Check: func() error {
+	natsUp := ops.Check{Name: "nats", Check: func() error {
 		if !collectorConn.IsConnected() {
 			return errors.New("not connected to NATS")
 		}
@@ -208,7 +210,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	}
 	servers := []*http.Server{
 		{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: adapter.NewOpsHandler(reg, natsUp, adapter.Check{Name: "history", Check: live.StoreStatus, Warn: true}), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: ops.NewHandler(reg, natsUp, ops.Check{Name: "history", Check: live.StoreStatus, Warn: true}), ReadHeaderTimeout: 10 * time.Second},
 	}
 	errc := make(chan error, 3)
 	for i, ln := range []net.Listener{apiLn, metricsLn} {

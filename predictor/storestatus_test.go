@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/klogtest"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 )
 
@@ -52,7 +52,7 @@ func wantStoreError(t *testing.T, err error, reason, what string) {
 }
 
 // TestStoreUnderDocumentedPermissions runs the history store as the adapter
-// does (collector.Dial, StoreOpener, Live.Attach and Tick) against a NATS
+// does (natsconn.Dial, StoreOpener, Live.Attach and Tick) against a NATS
 // server started from deploy/nats/accounts.conf, whose adapter user carries
 // the documented permissions. A new stream is created and written, a
 // restarted adapter updates and reads it, and every JetStream API request
@@ -84,7 +84,7 @@ func TestStoreUnderDocumentedPermissions(t *testing.T) {
 		t.Fatal("accounts.conf has no adapter user")
 	}
 	dial := func(seedFile string) *nats.Conn {
-		nc, err := collector.Dial(collector.NATSOptions{URL: srv.ClientURL(), NKey: seedFile, TLSCA: caFile}, nil)
+		nc, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL(), NKey: seedFile, TLSCA: caFile}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

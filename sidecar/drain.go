@@ -11,6 +11,9 @@ type Drainer interface {
 	Source
 	// Drain puts the server in drain mode. It returns once the server has
 	// accepted the request, not when it is empty: the caller watches the
-	// load the Source reads for that.
+	// load the Source reads for that. Publisher.Run calls it from the
+	// goroutine that calls Read, never both at once, with a deadline of
+	// one interval; after an error it calls Drain again at the next poll,
+	// and never again once Drain returned nil.
 	Drain(ctx context.Context) error
 }

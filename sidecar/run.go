@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
 
 	"github.com/rtcscale/rtcscale/sample"
@@ -23,6 +25,8 @@ type Config struct {
 	Interval time.Duration
 	// SubjectPrefix of the samples. Default sample.DefaultSubjectPrefix.
 	SubjectPrefix string
+	// Metrics is where the self-metrics are registered; nil: nowhere.
+	Metrics prometheus.Registerer
 }
 
 // failureLogEvery bounds how often an unchanged read error is logged: a
@@ -33,33 +37,110 @@ const failureLogEvery = time.Minute
 // on shutdown, within the pod's termination grace period.
 const shutdownFlush = 2 * time.Second
 
-// Run polls cfg.Source every cfg.Interval, from now until ctx is done, and
-// publishes each reading on nc as a sample of the pod. A poll whose read
-// fails publishes nothing, so that the collector lets the pod's values go
-// stale, and says why in the log. nc should reconnect forever
-// (collector.Dial); samples published while it is away are buffered by
-// nats.go and the collector drops those that are stale by then. When ctx
-// is done, Run flushes what it published and returns nil.
-func Run(ctx context.Context, nc *nats.Conn, cfg Config) error {
+// Publisher polls a server and publishes its samples for its pod, and
+// drains it on request (see Drain). Its methods are safe to call from any
+// goroutine; the server is only ever asked by Run's.
+type Publisher struct {
+	cfg     Config
+	nc      *nats.Conn
+	subject string
+	// gauge is the server's load: a drain ends when it reads 0.
+	gauge string
+	// drainer is the server's drain control, nil for a server without.
+	drainer Drainer
+	metrics *metrics
+
+	// wake asks Run for a poll now, so that a drain is published and its
+	// end seen without waiting for the next tick.
+	wake chan struct{}
+	// stopped is closed when Run returns.
+	stopped chan struct{}
+
+	// Run's own state between polls.
+	seq  uint64
+	buf  []byte
+	fail failureLog
+
+	mu sync.Mutex
+	// polled is closed after each poll, and replaced: Drain waits on it.
+	polled chan struct{}
+	last   lastRead
+	drain  drainState
+}
+
+// lastRead is what the latest poll found.
+type lastRead struct {
+	at time.Time // when it ended; zero before the first
+	// err is why the server could not be read, or its reading makes no
+	// sample; NATS's failures are the nats check's.
+	err error
+	// load is the load gauge's value, if the reading had it (hasLoad).
+	load    float64
+	hasLoad bool
+	// afterDrain says that the poll read the server after it was put
+	// in drain mode (or after the drain was marked, for a server
+	// without a drain control): only such a reading can end a drain.
+	afterDrain bool
+}
+
+// NewPublisher returns a Publisher of cfg on nc, which should reconnect
+// forever (natsconn.Dial): samples published while it is away are buffered
+// by nats.go, and the collector drops those that are stale by then. It
+// refuses a config Run would not run.
+func NewPublisher(nc *nats.Conn, cfg Config) (*Publisher, error) {
 	if err := cfg.Check(); err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.SubjectPrefix == "" {
 		cfg.SubjectPrefix = sample.DefaultSubjectPrefix
 	}
-	p := poller{cfg: cfg, nc: nc, subject: sample.Subject(cfg.SubjectPrefix, cfg.Namespace, cfg.Source.Kind(), cfg.Pod)}
-	ticker := time.NewTicker(cfg.Interval)
+	p := &Publisher{
+		cfg:     cfg,
+		nc:      nc,
+		subject: sample.Subject(cfg.SubjectPrefix, cfg.Namespace, cfg.Source.Kind(), cfg.Pod),
+		gauge:   loadGauge(cfg.Source.Kind()),
+		metrics: newMetrics(cfg.Metrics, nc.IsConnected),
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+		polled:  make(chan struct{}),
+	}
+	p.drainer, _ = cfg.Source.(Drainer)
+	return p, nil
+}
+
+// Run polls the server every interval, from now until ctx is done, and
+// publishes each reading as a sample of the pod. A poll whose read fails
+// publishes nothing, so that the collector lets the pod's values go stale,
+// and says why in the log. When ctx is done, Run flushes what it published
+// and returns nil. Run is called once.
+func (p *Publisher) Run(ctx context.Context) error {
+	defer close(p.stopped)
+	ticker := time.NewTicker(p.cfg.Interval)
 	defer ticker.Stop()
 	for {
-		p.poll(ctx)
+		p.step(ctx)
 		select {
 		case <-ctx.Done():
-			if err := nc.FlushTimeout(shutdownFlush); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				klog.InfoS("Could not flush the last samples to NATS", "err", err)
-			}
+			p.flush()
 			return nil
 		case <-ticker.C:
+		case <-p.wake:
+			// Keep the samples an interval apart from this one on.
+			ticker.Reset(p.cfg.Interval)
 		}
+	}
+}
+
+// flush hands NATS what was published, if it is connected. While it is
+// not, nothing can be flushed: waiting would only end in "nats: timeout"
+// and hold the pod's termination up for nothing.
+func (p *Publisher) flush() {
+	if !p.nc.IsConnected() {
+		klog.InfoS("Not connected to NATS at shutdown; the samples published since the connection went away are not delivered", "status", p.nc.Status().String())
+		return
+	}
+	if err := p.nc.FlushTimeout(shutdownFlush); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		klog.InfoS("Could not flush the last samples to NATS", "err", err)
 	}
 }
 
@@ -82,23 +163,11 @@ func (c *Config) Check() error {
 	return nil
 }
 
-// poller is Run's state between polls.
-type poller struct {
-	cfg     Config
-	nc      *nats.Conn
-	subject string
-	seq     uint64
-	buf     []byte
-
-	// Read failures, for the rate-limited log.
-	failing    bool
-	lastErr    string
-	lastLog    time.Time
-	suppressed int
-}
-
-func (p *poller) poll(ctx context.Context) {
-	// A poll must end before the next is due, so a hung server delays
+// step puts the server in drain mode if that is asked and not done yet,
+// then polls it, and tells Drain what it read.
+func (p *Publisher) step(ctx context.Context) {
+	draining, afterDrain := p.drainServer(ctx)
+	// A step must end before the next is due, so a hung server delays
 	// nothing and its pod goes stale.
 	rctx, cancel := context.WithTimeout(ctx, p.cfg.Interval)
 	r, err := p.cfg.Source.Read(rctx)
@@ -106,10 +175,41 @@ func (p *poller) poll(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	var s sample.Sample
 	if err != nil {
-		p.failed(err)
-		return
+		p.metrics.reads[readFailure(err)].Inc()
+	} else if s, err = p.sample(r, draining); err != nil {
+		p.metrics.reads[readInvalidSample].Inc()
+	} else {
+		p.metrics.reads["ok"].Inc()
+		p.metrics.lastRead.Set(float64(s.Time.UnixNano()) / 1e9)
 	}
+	read := lastRead{at: time.Now(), err: err, afterDrain: afterDrain}
+	if err == nil {
+		read.load, read.hasLoad = s.Gauge(p.gauge)
+	}
+	// Readiness follows the read at once; a Drain under way is woken only
+	// once the sample is out, so that the sample of an empty server is
+	// published before the drain ends.
+	p.mu.Lock()
+	p.last = read
+	p.mu.Unlock()
+	if err == nil {
+		err = p.send(&s)
+	}
+	if err != nil {
+		p.fail.failed(err, p.subject)
+	} else {
+		p.fail.recovered(p.subject)
+	}
+	p.mu.Lock()
+	close(p.polled)
+	p.polled = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// sample makes a reading the pod's next sample.
+func (p *Publisher) sample(r Reading, draining bool) (sample.Sample, error) {
 	s := sample.Sample{
 		Kind:      p.cfg.Source.Kind(),
 		Namespace: p.cfg.Namespace,
@@ -119,34 +219,67 @@ func (p *poller) poll(ctx context.Context) {
 		Time:      time.Now(),
 		Seq:       p.seq,
 		Interval:  p.cfg.Interval,
-		Draining:  r.Draining,
+		Draining:  r.Draining || draining,
 		Gauges:    r.Gauges,
 	}
 	if err := s.Validate(); err != nil {
-		p.failed(fmt.Errorf("the server's reading makes no valid sample: %w", err))
-		return
+		return sample.Sample{}, fmt.Errorf("the server's reading makes no valid sample: %w", err)
 	}
+	return s, nil
+}
+
+// send publishes a sample, counting it.
+func (p *Publisher) send(s *sample.Sample) error {
 	p.buf = s.AppendJSON(p.buf[:0])
 	if err := p.nc.Publish(p.subject, p.buf); err != nil {
-		p.failed(fmt.Errorf("publishing to NATS: %w", err))
+		p.metrics.publishErrors.Inc()
+		return fmt.Errorf("publishing to NATS: %w", err)
+	}
+	p.metrics.published.Inc()
+	p.seq++
+	return nil
+}
+
+// failureLog logs failed polls: the first of a run, any with a new error,
+// and then one a minute.
+type failureLog struct {
+	failing    bool
+	lastErr    string
+	lastLog    time.Time
+	suppressed int
+}
+
+// failed logs a failed poll at error level: the pod's load is going stale,
+// which the HPA sees as a missing metric.
+func (f *failureLog) failed(err error, subject string) {
+	msg := err.Error()
+	now := time.Now()
+	if f.failing && msg == f.lastErr && now.Sub(f.lastLog) < failureLogEvery {
+		f.suppressed++
 		return
 	}
-	p.seq++
-	if p.failing {
-		klog.InfoS("Reading the server again; publishing", "subject", p.subject, "failedPollsNotLogged", p.suppressed)
-		p.failing, p.lastErr, p.suppressed = false, "", 0
+	klog.ErrorS(err, "Not publishing: the server could not be read; its load goes stale in the collector", "subject", subject, "failedPollsNotLogged", f.suppressed)
+	f.failing, f.lastErr, f.lastLog, f.suppressed = true, msg, now, 0
+}
+
+// recovered logs the first good poll after failed ones.
+func (f *failureLog) recovered(subject string) {
+	if f.failing {
+		klog.InfoS("Reading the server again; publishing", "subject", subject, "failedPollsNotLogged", f.suppressed)
+		*f = failureLog{}
 	}
 }
 
-// failed logs a failed poll: the first of a run, any with a new error, and
-// then one a minute.
-func (p *poller) failed(err error) {
-	msg := err.Error()
-	now := time.Now()
-	if p.failing && msg == p.lastErr && now.Sub(p.lastLog) < failureLogEvery {
-		p.suppressed++
-		return
+// Ready is the readiness check of the server: it fails until a poll has
+// read the server, and while the latest could not.
+func (p *Publisher) Ready() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.last.at.IsZero():
+		return errors.New("the server has not been read yet")
+	case p.last.err != nil:
+		return fmt.Errorf("the latest read (%s ago) failed: %w", time.Since(p.last.at).Round(time.Millisecond), p.last.err)
 	}
-	klog.InfoS("Not publishing: the server could not be read; its load goes stale in the collector", "err", msg, "subject", p.subject, "failedPollsNotLogged", p.suppressed)
-	p.failing, p.lastErr, p.lastLog, p.suppressed = true, msg, now, 0
+	return nil
 }

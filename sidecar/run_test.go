@@ -1,7 +1,6 @@
 package sidecar_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -107,7 +106,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		cfg := ok
 		c.change(&cfg)
 		// A refused config never touches NATS, so no connection is needed.
-		if err := sidecar.Run(context.Background(), nil, cfg); err == nil || !strings.Contains(err.Error(), c.err) {
+		if _, err := sidecar.NewPublisher(nil, cfg); err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%s: %v, want an error containing %q", name, err, c.err)
 		}
 	}

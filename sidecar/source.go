@@ -19,6 +19,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -94,6 +95,19 @@ func SourceKinds() []sample.Kind {
 	return []sample.Kind{sample.KindAsterisk, sample.KindJVB, sample.KindKamailio, sample.KindRTPEngine}
 }
 
+// ParseSourceKind returns the kind a --source names, or an error that lists
+// the kinds the sidecar reads.
+func ParseSourceKind(s string) (sample.Kind, error) {
+	if s == "" {
+		return sample.KindUnknown, fmt.Errorf("none given: want one of %s", kindList(SourceKinds()))
+	}
+	k := sample.ParseKind(s)
+	if slices.Contains(SourceKinds(), k) {
+		return k, nil
+	}
+	return sample.KindUnknown, fmt.Errorf("unknown source %q: want one of %s", s, kindList(SourceKinds()))
+}
+
 // New returns the source for a server of kind k.
 func New(k sample.Kind, o Options) (Source, error) {
 	if o.URL == "" {
@@ -112,7 +126,16 @@ func New(k sample.Kind, o Options) (Source, error) {
 	case sample.KindAsterisk:
 		return newAsterisk(o)
 	}
-	return nil, fmt.Errorf("no sidecar source for kind %q", k)
+	return nil, fmt.Errorf("no sidecar source for kind %q (the sidecar reads %s)", k, kindList(SourceKinds()))
+}
+
+// kindList names kinds for a message: "asterisk, jvb, kamailio, rtpengine".
+func kindList(ks []sample.Kind) string {
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = k.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 // maxReply bounds a server's reply: a load report is a few kilobytes, and a
@@ -146,19 +169,22 @@ func httpRequest(ctx context.Context, client *http.Client, method, url string, b
 		return nil, fmt.Errorf("the reply of %s is larger than %d bytes", url, maxReply)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, url, resp.Status, snippet(data))}
+		return nil, &statusError{method: method, url: url, status: resp.Status, code: resp.StatusCode, body: data}
 	}
 	return data, nil
 }
 
-// statusError is a reply other than 200, kept apart so that a caller can
-// say what the status means for its server.
+// statusError is a reply with another HTTP status than 200: the server is
+// up, and says why it does not answer.
 type statusError struct {
-	code int
-	msg  string
+	method, url, status string
+	code                int
+	body                []byte
 }
 
-func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: %s: %s", e.method, e.url, e.status, snippet(e.body))
+}
 
 // fetch asks a server over HTTP and parses its reply; what names the reply
 // in errors.

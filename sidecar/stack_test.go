@@ -21,6 +21,7 @@ import (
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/sample"
 	"github.com/rtcscale/rtcscale/sidecar"
 )
@@ -105,7 +106,7 @@ func startStack(t *testing.T, namespace, pod string) *stack {
 
 func dial(t *testing.T, url, name string) *nats.Conn {
 	t.Helper()
-	nc, err := collector.Dial(collector.NATSOptions{URL: url, Name: name}, nil)
+	nc, err := natsconn.Dial(natsconn.Options{URL: url, Name: name}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,19 +114,24 @@ func dial(t *testing.T, url, name string) *nats.Conn {
 	return nc
 }
 
-// runSidecar runs the sidecar's Run loop in-process until the test ends,
-// and checks that it then returns cleanly.
-func (s *stack) runSidecar(cfg sidecar.Config) {
+// runSidecar runs a Publisher in-process until the test ends, and checks
+// that it then returns cleanly.
+func (s *stack) runSidecar(cfg sidecar.Config) *sidecar.Publisher {
 	nc := dial(s.t, s.natsURL, "sidecar")
+	p, err := sidecar.NewPublisher(nc, cfg)
+	if err != nil {
+		s.t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- sidecar.Run(ctx, nc, cfg) }()
+	go func() { done <- p.Run(ctx) }()
 	s.t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			s.t.Errorf("sidecar.Run: %v", err)
+			s.t.Errorf("Publisher.Run: %v", err)
 		}
 	})
+	return p
 }
 
 // startSidecar runs a sidecar reading a server of kind, as cfg says, and

@@ -18,6 +18,9 @@ import (
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/klogflags"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
+	"github.com/rtcscale/rtcscale/internal/ops"
 )
 
 func runAdapter(ctx context.Context, args []string) error {
@@ -26,8 +29,8 @@ func runAdapter(ctx context.Context, args []string) error {
 	fs := base.FlagSet
 	var cf collectorFlags
 	cf.add(fs)
-	var natsOpts collector.NATSOptions
-	addNATSFlags(fs, &natsOpts)
+	var natsOpts natsconn.Options
+	natsOpts.AddFlags(fs)
 	var warm warmFlags
 	warm.add(fs)
 	var ff forecastFlags
@@ -37,7 +40,7 @@ func runAdapter(ctx context.Context, args []string) error {
 	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
 	configPath := fs.String("config", "", "YAML file of settings (flag name: value) that override the flags and are reloaded when the file changes, without a restart: "+
 		"stale-after, max-clock-skew, max-series, max-series-per-namespace, max-gauge-names, startup-grace, external-metrics-all-namespaces")
-	addKlogFlags(fs)
+	klogflags.Add(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,7 +75,7 @@ func runAdapter(ctx context.Context, args []string) error {
 		return err
 	}
 
-	nc, err := collector.Dial(natsOpts, cm)
+	nc, err := natsconn.Dial(natsOpts, cm)
 	if err != nil {
 		return err
 	}
@@ -113,7 +116,7 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	checks := []adapter.Check{{Name: "nats", Check: collector.Connected(nc)}, {Name: "informers", Check: synced}, {Name: "samples", Check: sub.Ready}}
+	checks := []ops.Check{{Name: "nats", Check: natsconn.Connected(nc)}, {Name: "informers", Check: synced}, {Name: "samples", Check: sub.Ready}}
 	for _, c := range checks {
 		if err := srv.GenericAPIServer.AddReadyzChecks(healthz.NamedCheck(c.Name, func(*http.Request) error { return c.Check() })); err != nil {
 			return err
@@ -142,17 +145,17 @@ func runAdapter(ctx context.Context, args []string) error {
 	// only: the serving port's checks (the generic API server's) have no
 	// way to report without failing.
 	if live != nil {
-		checks = append(checks, adapter.Check{Name: "history", Check: live.StoreStatus, Warn: true})
+		checks = append(checks, ops.Check{Name: "history", Check: live.StoreStatus, Warn: true})
 	}
-	ops := &http.Server{Addr: *metricsAddr, Handler: adapter.NewOpsHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
+	opsServer := &http.Server{Addr: *metricsAddr, Handler: ops.NewHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := ops.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := opsServer.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			klog.ErrorS(err, "Self-metrics server failed", "address", *metricsAddr)
 		}
 	}()
-	defer ops.Close()
+	defer opsServer.Close()
 
-	klog.InfoS("Serving metrics APIs", "natsURL", collector.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil, "podDeletionCost", df.on)
+	klog.InfoS("Serving metrics APIs", "natsURL", natsconn.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil, "podDeletionCost", df.on)
 	if err := srv.GenericAPIServer.PrepareRun().RunWithContext(ctx); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rtcscale/rtcscale/demo"
+	"github.com/rtcscale/rtcscale/internal/klogflags"
 )
 
 func runDemo(ctx context.Context, args []string) error {
@@ -20,7 +21,7 @@ func runDemo(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Interval, "interval", 2e9, "how often each simulated sidecar publishes")
 	fs.DurationVar(&cfg.Day, "day", 600e9, "how long a simulated day lasts; the fleet and the forecasts run on the simulated clock")
 	fs.StringVar(&cfg.HistoryDir, "history-dir", "", "where the embedded NATS keeps the workloads' histories (JetStream); default a temporary directory removed on exit. A new one gets 4 simulated days of history; a kept one is resumed, the simulated clock going on from its newest minute")
-	addKlogFlags(fs)
+	klogflags.Add(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,10 +1,7 @@
 package main
 
 import (
-	goflag "flag"
-
 	"github.com/spf13/pflag"
-	"k8s.io/klog/v2"
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
@@ -29,24 +26,4 @@ func (c *collectorFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.store.StartupGrace, "startup-grace", 30e9, "how long a Ready pod may go without publishing before a sum over its workload is refused as incomplete")
 	fs.BoolVar(&c.external, "enable-external-metrics", true, "serve external.metrics.k8s.io (turn off where another adapter, such as KEDA, owns that API)")
 	fs.BoolVar(&c.provider.ExternalAllNamespaces, "external-metrics-all-namespaces", false, "let an external metric's selector aggregate other namespaces than the request's, with a namespace label")
-}
-
-// natsFlags say how to reach NATS.
-func addNATSFlags(fs *pflag.FlagSet, o *collector.NATSOptions) {
-	fs.StringVar(&o.URL, "nats-url", "nats://127.0.0.1:4222", "NATS server URLs, comma-separated")
-	fs.StringVar(&o.Creds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
-	fs.StringVar(&o.NKey, "nats-nkey", "", "NATS NKey seed file")
-	fs.StringVar(&o.User, "nats-user", "", "NATS user name (the password is read from $NATS_PASSWORD)")
-	fs.StringVar(&o.TLSCA, "nats-tls-ca", "", "CA bundle that verifies the NATS server")
-	fs.StringVar(&o.TLSCert, "nats-tls-cert", "", "client certificate for NATS")
-	fs.StringVar(&o.TLSKey, "nats-tls-key", "", "client key for NATS")
-	fs.DurationVar(&o.PingInterval, "nats-ping-interval", 5e9, "how often to ping NATS; two unanswered pings end the connection, so a silent network partition turns readiness false within three intervals")
-}
-
-// addKlogFlags adds klog's flags (-v, --vmodule, ...) as Kubernetes
-// components do.
-func addKlogFlags(fs *pflag.FlagSet) {
-	gfs := goflag.NewFlagSet("klog", goflag.ContinueOnError)
-	klog.InitFlags(gfs)
-	fs.AddGoFlagSet(gfs)
 }

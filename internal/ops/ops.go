@@ -1,4 +1,8 @@
-package adapter
+// Package ops serves what rtcscale's processes show to their operators and
+// to the kubelet on their ops port: self-metrics and probes. The adapter
+// and the sidecar share it, so it depends on nothing heavier than
+// client_golang.
+package ops
 
 import (
 	"fmt"
@@ -20,14 +24,14 @@ type Check struct {
 	Warn bool
 }
 
-// NewOpsHandler serves rtcscale's self-metrics (/metrics) and its health
+// NewHandler serves rtcscale's self-metrics (/metrics) and its health
 // (/healthz: the process runs; /readyz: every check passes). As Kubernetes
 // components do, /readyz answers "ok" when ready, and lists every check,
 // with why it fails, when not ready or asked with ?verbose; a failing Warn
 // check shows there as [!] and leaves the answer 200. It runs on its own
 // port so that Prometheus and kubelet probes need no access to the metrics
-// APIs.
-func NewOpsHandler(g prometheus.Gatherer, checks ...Check) http.Handler {
+// APIs. A caller may add its own paths to the returned mux.
+func NewHandler(g prometheus.Gatherer, checks ...Check) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -1,4 +1,8 @@
-package collector
+// Package natsconn connects rtcscale's processes (the adapter, the sidecar,
+// the demo) to NATS the same way: the same flags, credentials, reconnect
+// policy and logs. It is small on purpose: the sidecar links it, and
+// nothing here may pull in the collector's Kubernetes client.
+package natsconn
 
 import (
 	"errors"
@@ -9,11 +13,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 )
 
-// NATSOptions say how to reach NATS. They follow the nats CLI's names.
-type NATSOptions struct {
+// Options say how to reach NATS. They follow the nats CLI's names.
+type Options struct {
 	// URL is one or more comma-separated server URLs.
 	URL string
 	// Creds is a credentials file (JWT and NKey seed), NKey an NKey seed
@@ -33,17 +38,53 @@ type NATSOptions struct {
 	PingInterval time.Duration
 }
 
+// AddFlags adds the --nats-* flags that fill o. The password has no flag,
+// so that it shows in no process listing: callers read it from
+// $NATS_PASSWORD.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.URL, "nats-url", "nats://127.0.0.1:4222", "NATS server URLs, comma-separated")
+	fs.StringVar(&o.Creds, "nats-creds", "", "NATS credentials file (JWT and NKey seed)")
+	fs.StringVar(&o.NKey, "nats-nkey", "", "NATS NKey seed file")
+	fs.StringVar(&o.User, "nats-user", "", "NATS user name (the password is read from $NATS_PASSWORD)")
+	fs.StringVar(&o.TLSCA, "nats-tls-ca", "", "CA bundle that verifies the NATS server")
+	fs.StringVar(&o.TLSCert, "nats-tls-cert", "", "client certificate for NATS")
+	fs.StringVar(&o.TLSKey, "nats-tls-key", "", "client key for NATS")
+	fs.DurationVar(&o.PingInterval, "nats-ping-interval", 5e9, "how often to ping NATS; two unanswered pings end the connection, so a silent network partition turns readiness false within three intervals")
+}
+
+// Observer is told of a connection's changes, for self-metrics.
+type Observer interface {
+	// NATSConnected says whether the connection is up.
+	NATSConnected(up bool)
+	// NATSReconnected counts a reconnection.
+	NATSReconnected()
+	// NATSDropped counts messages the server dropped because this client
+	// fell behind (slow consumer).
+	NATSDropped()
+}
+
+// noObserver is the Observer of a caller that passes none.
+type noObserver struct{}
+
+func (noObserver) NATSConnected(bool) {}
+func (noObserver) NATSReconnected()   {}
+func (noObserver) NATSDropped()       {}
+
 // maxPingsOut is how many unanswered pings end a connection.
 const maxPingsOut = 2
 
 // Dial connects to NATS and keeps reconnecting forever: an adapter that gave
-// up would serve nothing until restarted. metrics may be nil.
-func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
+// up would serve nothing until restarted, a sidecar would publish nothing.
+// metrics may be nil.
+func Dial(o Options, metrics Observer) (*nats.Conn, error) {
 	if o.URL == "" {
 		return nil, errors.New("no NATS URL given (--nats-url)")
 	}
 	if o.PingInterval <= 0 {
 		o.PingInterval = 5 * time.Second
+	}
+	if metrics == nil {
+		metrics = noObserver{}
 	}
 	var failure reconnectFailure
 	opts := []nats.Option{
@@ -69,21 +110,25 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 		}),
 		nats.ConnectHandler(func(*nats.Conn) {
 			klog.InfoS("Connected to NATS")
-			metrics.natsConnected(true)
+			metrics.NATSConnected(true)
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			metrics.NATSConnected(false)
+			// Close calls this too, on shutdown, when nothing comes back.
+			if err == nil && nc.IsClosed() {
+				return
+			}
 			klog.InfoS("Disconnected from NATS; values go stale until it is back", "err", err)
-			metrics.natsConnected(false)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
 			failure.reset()
 			klog.InfoS("Reconnected to NATS")
-			metrics.natsConnected(true)
-			metrics.natsReconnected()
+			metrics.NATSConnected(true)
+			metrics.NATSReconnected()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
-				metrics.natsDropped()
+				metrics.NATSDropped()
 			}
 			klog.ErrorS(err, "NATS asynchronous error")
 		}),
@@ -115,7 +160,7 @@ func Dial(o NATSOptions, metrics *Metrics) (*nats.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS: %w", err)
 	}
-	metrics.natsConnected(nc.IsConnected())
+	metrics.NATSConnected(nc.IsConnected())
 	return nc, nil
 }
 
