@@ -69,7 +69,11 @@ func runSidecar(ctx context.Context, name string, args []string) error {
 	var o sidecar.Options
 	fs.StringVar(&o.URL, "url", "", "the server's endpoint; the default depends on --source. rtpengine: a path ending in /metrics reads Prometheus counters, any other is sent the ng statistics command as JSON (/ng-plain). asterisk: http://.../metrics reads res_prometheus, tcp://host:port reads AMI")
 	fs.StringVar(&o.KamailioMethod, "kamailio-method", sidecar.KamailioStatsFetch, "Kamailio RPC method: stats.fetch (dialog.active_dialogs) or dlg.stats_active (all)")
-	fs.StringVar(&o.AMIUser, "ami-user", "", "Asterisk manager user for a tcp:// URL (the secret is read from $AMI_SECRET)")
+	fs.StringVar(&o.AMIUser, "ami-user", "", "Asterisk manager user, to read over a tcp:// URL or to drain (the secret is read from $AMI_SECRET)")
+	fs.StringVar(&o.AMIURL, "ami-url", "", "asterisk: the manager interface (tcp://host:port) that drains it; default --url when that is tcp://, else tcp://127.0.0.1:5038. Read over http://.../metrics to see the calls during a graceful stop: Asterisk refuses every AMI action then")
+	fs.StringVar(&o.AsteriskDrain, "asterisk-drain", sidecar.AsteriskDrainGracefully, "asterisk: how a drain stops it: "+sidecar.AsteriskDrainGracefully+" (core stop gracefully: no new calls, exits after the last) or "+sidecar.AsteriskDrainWhenConvenient+" (core stop when convenient: exits when idle, still takes calls)")
+	fs.StringVar(&o.JVBDrain, "jvb-drain", sidecar.JVBDrainMode, "jvb: how a drain stops it: "+sidecar.JVBDrainMode+" (POST /colibri/drain/enable: no new conferences) or "+sidecar.JVBGracefulShutdown+" (POST /colibri/shutdown, graceful; needs rest.shutdown.enabled)")
+	fs.StringVar(&o.RTPEngineCLI, "rtpengine-cli", "", "rtpengine: its command-line interface (--listen-cli), host:port, where a drain sets maxsessions 0; default 127.0.0.1:9900")
 	var cfg sidecar.Config
 	fs.DurationVar(&cfg.Interval, "interval", 5*time.Second, "how often to read the server and publish a sample")
 	fs.StringVar(&cfg.Pod, "pod", os.Getenv("POD_NAME"), "the server's pod name (downward API: $POD_NAME)")
@@ -106,6 +110,9 @@ func runSidecar(ctx context.Context, name string, args []string) error {
 		o.URL = sidecar.DefaultURL(kind)
 	}
 	o.AMISecret = os.Getenv("AMI_SECRET")
+	if kind == sample.KindAsterisk && strings.HasPrefix(o.URL, "tcp://") && o.AsteriskDrain == sidecar.AsteriskDrainGracefully {
+		klog.InfoS("Warning: reading Asterisk over AMI, a drain cannot see its calls (Asterisk refuses every AMI action during a graceful stop) and ends when Asterisk exits or at --drain-timeout; read res_prometheus (--url http://127.0.0.1:8088/metrics) and drain over --ami-url", "url", o.URL)
+	}
 	if cfg.Source, err = sidecar.New(kind, o); err != nil {
 		return err
 	}
