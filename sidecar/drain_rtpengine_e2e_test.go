@@ -75,7 +75,7 @@ func TestRTPEngineDrainEndToEnd(t *testing.T) {
 
 // rtpengineCLI sends a command line to rtpengine's CLI, as rtpengine-ctl
 // does, and returns the reply, without the sidecar's code.
-func rtpengineCLI(t *testing.T, addr, line string) string {
+func rtpengineCLI(t testing.TB, addr, line string) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

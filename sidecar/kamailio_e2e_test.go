@@ -119,7 +119,7 @@ func kamailioActiveDialogs(rpc string) (int, error) {
 // package that has it.
 // lookPath finds a server's binary, or skips the test without it, except
 // in CI (CI set, as CI services do), where the real-server tests must run.
-func lookPath(t *testing.T, name, pkg string) string {
+func lookPath(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -131,7 +131,7 @@ func lookPath(t *testing.T, name, pkg string) string {
 	return p
 }
 
-func writeTemplate(t *testing.T, from, to string, data any) {
+func writeTemplate(t testing.TB, from, to string, data any) {
 	t.Helper()
 	tmpl, err := template.ParseFiles(from)
 	if err != nil {

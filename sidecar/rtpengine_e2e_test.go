@@ -123,7 +123,7 @@ type rtpengineServer struct {
 // startRTPEngine starts rtpengine for the test.
 //
 // Needs the Debian package rtpengine-daemon.
-func startRTPEngine(t *testing.T) rtpengineServer {
+func startRTPEngine(t testing.TB) rtpengineServer {
 	t.Helper()
 	bin := lookPath(t, "rtpengine", "rtpengine-daemon")
 	ngPort, httpPort, cliPort, portMin := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "udp")
@@ -176,7 +176,7 @@ func (s *stack) samplesUntilRead(from, read time.Time) []sample.Sample {
 
 // ngCommand sends one command over rtpengine's ng protocol and returns the
 // reply, which must be ok.
-func ngCommand(t *testing.T, conn net.Conn, cmd map[string]string) []byte {
+func ngCommand(t testing.TB, conn net.Conn, cmd map[string]string) []byte {
 	t.Helper()
 	reply := ngRequest(t, conn, cmd)
 	if !bytes.Contains(reply, []byte("6:result2:ok")) {
@@ -187,7 +187,7 @@ func ngCommand(t *testing.T, conn net.Conn, cmd map[string]string) []byte {
 
 // ngRequest sends one command over rtpengine's ng protocol (a cookie and a
 // bencoded dictionary over UDP) and returns the reply.
-func ngRequest(t *testing.T, conn net.Conn, cmd map[string]string) []byte {
+func ngRequest(t testing.TB, conn net.Conn, cmd map[string]string) []byte {
 	t.Helper()
 	keys := make([]string, 0, len(cmd))
 	for k := range cmd {

@@ -33,7 +33,7 @@ const waitLimit = 60 * time.Second
 // stack is rtcscale's receiving side on loopback: an in-process NATS
 // server, the collector's store and subscriber, and the metrics API.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	natsURL string
 	api     string
 	// samples receives every sample published under the default prefix,
@@ -41,7 +41,7 @@ type stack struct {
 	samples chan sample.Sample
 }
 
-func startStack(t *testing.T, namespace, pod string) *stack {
+func startStack(t testing.TB, namespace, pod string) *stack {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: natsserver.RANDOM_PORT, NoSigs: true, NoLog: true})
 	if err != nil {
@@ -104,7 +104,7 @@ func startStack(t *testing.T, namespace, pod string) *stack {
 	return s
 }
 
-func dial(t *testing.T, url, name string) *nats.Conn {
+func dial(t testing.TB, url, name string) *nats.Conn {
 	t.Helper()
 	nc, err := natsconn.Dial(natsconn.Options{URL: url, Name: name}, nil)
 	if err != nil {
@@ -235,7 +235,7 @@ func (s *stack) waitPodValue(namespace, pod, metric string, want float64, found 
 }
 
 // waitFor polls cond until it holds.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -275,7 +275,7 @@ func countIs(what string, read func() (int, error)) func(want int) func() (bool,
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T, network string) int {
+func freePort(t testing.TB, network string) int {
 	t.Helper()
 	switch network {
 	case "udp":
@@ -314,7 +314,7 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func start(t *testing.T, name string, args ...string) *process {
+func start(t testing.TB, name string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(name, args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
