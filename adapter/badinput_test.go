@@ -69,6 +69,7 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 		// Label injection: a region or a gauge name that would break out
 		// of a label value or a metric name.
 		sample.ReasonRegion:         {raw(`"region":"eu-west"`, `"region":"eu\",pod=\"other"`)},
+		sample.ReasonAddr:           {edit(func(s *sample.Sample) { s.Addr = "10.1.2.3" }), edit(func(s *sample.Sample) { s.Addr = "10.1.2.3:70000" })},
 		sample.ReasonGaugeName:      {raw(`"calls"`, `"calls{pod=\"other\"}"`), raw(`"calls"`, `"calls_avg"`)},
 		sample.ReasonTimestamp:      {raw(fmt.Sprint(now.UnixMilli()), "-1"), raw(fmt.Sprint(now.UnixMilli()), "253402300800000")},
 		sample.ReasonInterval:       {edit(func(s *sample.Sample) { s.Interval = 10 * time.Millisecond })},

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -78,7 +77,7 @@ func (s *Subscriber) Stop() error {
 // a sidecar to its subjects, so a body naming another pod is refused.
 func (s *Subscriber) HandleMessage(subject string, data []byte) sample.Reason {
 	r := s.dec.Decode(data, &s.smp)
-	if r == sample.Accepted && !subjectNames(subject, s.prefix, &s.smp) {
+	if r == sample.Accepted && !s.smp.MatchesSubject(s.prefix, subject) {
 		r = sample.ReasonSubjectMismatch
 	}
 	if r == sample.Accepted {
@@ -100,22 +99,4 @@ func (s *Subscriber) logRejection(r sample.Reason, subject string) {
 	}
 	klog.InfoS("Rejected load sample", "reason", r.String(), "why", r.Description(), "subject", subject, "alsoRejectedSinceLastLog", s.suppressed[r])
 	s.lastLog[r], s.suppressed[r] = now, 0
-}
-
-// subjectNames reports whether subject is "<prefix>.<namespace>.<kind>.<pod>"
-// of the sample.
-func subjectNames(subject, prefix string, smp *sample.Sample) bool {
-	rest, ok := strings.CutPrefix(subject, prefix)
-	if !ok || len(rest) == 0 || rest[0] != '.' {
-		return false
-	}
-	rest = rest[1:]
-	for _, want := range [...]string{smp.Namespace, smp.Kind.String()} {
-		tok, tail, found := strings.Cut(rest, ".")
-		if !found || tok != want {
-			return false
-		}
-		rest = tail
-	}
-	return rest == smp.Pod
 }

@@ -2,6 +2,7 @@ package sample
 
 import (
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ const (
 	fieldPod
 	fieldNode
 	fieldRegion
+	fieldAddr
 	fieldTimestamp
 	fieldSeq
 	fieldInterval
@@ -52,6 +54,8 @@ func fieldIndex(key string) int {
 		return fieldNode
 	case "region":
 		return fieldRegion
+	case "addr":
+		return fieldAddr
 	case "ts_ms":
 		return fieldTimestamp
 	case "seq":
@@ -109,7 +113,7 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 			more, ok = sc.next()
 		}
 	}
-	version, kind, ns, pod, node, region := f[fieldVersion], f[fieldKind], f[fieldNamespace], f[fieldPod], f[fieldNode], f[fieldRegion]
+	version, kind, ns, pod, node, region, addr := f[fieldVersion], f[fieldKind], f[fieldNamespace], f[fieldPod], f[fieldNode], f[fieldRegion], f[fieldAddr]
 	ts, seq, interval, draining := f[fieldTimestamp], f[fieldSeq], f[fieldInterval], f[fieldDraining]
 	if !ok || !sc.end() {
 		return ReasonMalformed
@@ -139,6 +143,11 @@ func (d *Decoder) Decode(data []byte, s *Sample) Reason {
 	if region.kind != kindNone {
 		if s.Region, ok = stringValue(region); !ok || !IsLabelValue(s.Region) {
 			return ReasonRegion
+		}
+	}
+	if addr.kind != kindNone {
+		if s.Addr, ok = stringValue(addr); !ok || !ValidAddr(s.Addr) {
+			return ReasonAddr
 		}
 	}
 	ms, ok := intValue(ts)
@@ -220,6 +229,8 @@ func (s *Sample) validate() Reason {
 		return ReasonNode
 	case s.Region != "" && !IsLabelValue(s.Region):
 		return ReasonRegion
+	case s.Addr != "" && !ValidAddr(s.Addr):
+		return ReasonAddr
 	case s.Time.UnixMilli() <= 0 || s.Time.UnixMilli() > maxTimestampMillis:
 		return ReasonTimestamp
 	case s.Interval < MinInterval || s.Interval > MaxInterval:
@@ -417,6 +428,37 @@ func IsDNSSubdomain(s string) bool {
 		s = rest
 	}
 	return true
+}
+
+// ValidAddr reports whether s is a sample's address: "host:port", where
+// host is an IPv4 address, an IPv6 address in brackets (without a zone: a
+// zone names an interface of the pod, which no proxy can reach) or a DNS
+// subdomain, and port is 1 to 65535 without leading zeros. A host of only
+// digits and dots must be an IPv4 address, so that a mistyped IP is refused
+// rather than taken for a name. It does not allocate for a valid address.
+func ValidAddr(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || !validPort(s[i+1:]) {
+		return false
+	}
+	host := s[:i]
+	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		a, err := netip.ParseAddr(host[1 : len(host)-1])
+		return err == nil && a.Is6() && a.Zone() == ""
+	}
+	if strings.Trim(host, "0123456789.") == "" {
+		a, err := netip.ParseAddr(host)
+		return err == nil && a.Is4()
+	}
+	return IsDNSSubdomain(host)
+}
+
+func validPort(s string) bool {
+	if len(s) == 0 || len(s) > 5 || s[0] == '0' {
+		return false
+	}
+	n, ok := digitsValue(s)
+	return ok && n <= 65535
 }
 
 // IsLabelValue reports whether s is a valid Kubernetes label value, so that

@@ -15,6 +15,7 @@ const (
 	ReasonPod
 	ReasonNode
 	ReasonRegion
+	ReasonAddr
 	ReasonTimestamp
 	ReasonInterval
 	ReasonNoGauges
@@ -42,6 +43,7 @@ var reasons = [NumReasons]struct{ label, description string }{
 	ReasonPod:             {"pod", "\"pod\" is not a DNS label"},
 	ReasonNode:            {"node", "\"node\" is not a DNS subdomain"},
 	ReasonRegion:          {"region", "\"region\" is not a label value"},
+	ReasonAddr:            {"addr", "\"addr\" is not host:port (an IP address or DNS name, a port 1-65535)"},
 	ReasonTimestamp:       {"timestamp", "missing or invalid \"ts_ms\""},
 	ReasonInterval:        {"interval", "\"interval_ms\" missing or outside 100ms..5m"},
 	ReasonNoGauges:        {"no_gauges", "\"gauges\" missing or empty"},

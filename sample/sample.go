@@ -7,6 +7,7 @@ package sample
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -113,6 +114,12 @@ type Sample struct {
 	// Node and Region are optional placement labels.
 	Node   string
 	Region string
+	// Addr is where the server takes calls, "host:port" (an IPv4 address,
+	// a bracketed IPv6 address or a DNS name, and a port), as the proxy in
+	// front lists it: the pod IP and the server's SIP port. Optional; a
+	// Kamailio sidecar matches it against its dispatcher destinations to
+	// stop sending new calls to a draining pod (docs/drain.md).
+	Addr string
 	// Time is when the sidecar observed the values, not when it sent them.
 	Time time.Time
 	// Seq increases by one per sample from the same sidecar process; it
@@ -135,6 +142,26 @@ func (s *Sample) Subject(prefix string) string {
 // Subject returns the subject of a pod's samples.
 func Subject(prefix, namespace string, kind Kind, pod string) string {
 	return prefix + "." + namespace + "." + kind.String() + "." + pod
+}
+
+// MatchesSubject reports whether subject is the sample's own,
+// "<prefix>.<namespace>.<kind>.<pod>". NATS permissions scope a publisher
+// to its subjects, so a reader that trusts them refuses a body naming
+// another pod. It does not allocate.
+func (s *Sample) MatchesSubject(prefix, subject string) bool {
+	rest, ok := strings.CutPrefix(subject, prefix)
+	if !ok || len(rest) == 0 || rest[0] != '.' {
+		return false
+	}
+	rest = rest[1:]
+	for _, want := range [...]string{s.Namespace, s.Kind.String()} {
+		tok, tail, found := strings.Cut(rest, ".")
+		if !found || tok != want {
+			return false
+		}
+		rest = tail
+	}
+	return rest == s.Pod
 }
 
 // Gauge returns the value of the named gauge and whether the sample has it.
@@ -160,6 +187,9 @@ func (s *Sample) AppendJSON(b []byte) []byte {
 	}
 	if s.Region != "" {
 		b = appendField(b, "region", s.Region)
+	}
+	if s.Addr != "" {
+		b = appendField(b, "addr", s.Addr)
 	}
 	b = append(b, `,"ts_ms":`...)
 	b = strconv.AppendInt(b, s.Time.UnixMilli(), 10)

@@ -16,6 +16,7 @@ func validSample() Sample {
 		Pod:       "kamailio-7d9f6-x2x4z",
 		Node:      "node-a.example",
 		Region:    "eu-west-1",
+		Addr:      "10.1.2.3:5060",
 		Time:      time.UnixMilli(1763778245123),
 		Seq:       42,
 		Interval:  5 * time.Second,
@@ -35,7 +36,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("rejected: %s", r.Description())
 	}
 	if out.Kind != in.Kind || out.Namespace != in.Namespace || out.Pod != in.Pod || out.Node != in.Node ||
-		out.Region != in.Region || !out.Time.Equal(in.Time) || out.Seq != in.Seq || out.Interval != in.Interval ||
+		out.Region != in.Region || out.Addr != in.Addr || !out.Time.Equal(in.Time) || out.Seq != in.Seq || out.Interval != in.Interval ||
 		out.Draining != in.Draining || len(out.Gauges) != len(in.Gauges) {
 		t.Fatalf("got %+v, want %+v", out, in)
 	}
@@ -104,6 +105,10 @@ func TestRejections(t *testing.T) {
 		{"pod dash end", edit(`"p-1"`, `"p-"`), ReasonPod},
 		{"node", edit(`"pod":"p-1",`, `"pod":"p-1","node":"a..b",`), ReasonNode},
 		{"region injection", edit(`"pod":"p-1",`, `"pod":"p-1","region":"eu\",x=\"y"`+`,`), ReasonRegion},
+		{"addr", edit(`"pod":"p-1",`, `"pod":"p-1","addr":"10.1.2.3:5060",`), Accepted},
+		{"addr without port", edit(`"pod":"p-1",`, `"pod":"p-1","addr":"10.1.2.3",`), ReasonAddr},
+		{"addr number", edit(`"pod":"p-1",`, `"pod":"p-1","addr":5060,`), ReasonAddr},
+		{"addr empty", edit(`"pod":"p-1",`, `"pod":"p-1","addr":"",`), ReasonAddr},
 		{"no ts", edit(`"ts_ms":1763778245123,`, ``), ReasonTimestamp},
 		{"ts float", edit(`1763778245123`, `1.5`), ReasonTimestamp},
 		{"ts negative", edit(`1763778245123`, `-5`), ReasonTimestamp},
@@ -154,6 +159,65 @@ func TestEveryReasonHasALabel(t *testing.T) {
 			t.Errorf("reason %d: label %q description %q", r, r.String(), r.Description())
 		}
 		seen[r.String()] = true
+	}
+}
+
+func TestValidAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"10.1.2.3:5060":                      true,
+		"127.0.0.1:1":                        true,
+		"10.1.2.3:65535":                     true,
+		"[fd00::1:2]:5060":                   true,
+		"[::ffff:10.1.2.3]:5060":             true,
+		"asterisk-0.asterisk.voice.svc:5060": true,
+		"asterisk-0:5080":                    true,
+		"10.1.2.3":                           false, // a port is required
+		"10.1.2.3:":                          false,
+		"10.1.2.3:0":                         false,
+		"10.1.2.3:65536":                     false,
+		"10.1.2.3:05060":                     false,
+		"10.1.2.3:+5060":                     false,
+		"10.1.2.3:5060;transport=udp":        false, // an address, not a URI
+		"sip:10.1.2.3:5060":                  false,
+		"10.1.2.300:5060":                    false, // digits and dots: an IPv4 address or nothing
+		"10.1.2:5060":                        false,
+		"010.1.2.3:5060":                     false,
+		"fd00::1:5060":                       false, // IPv6 needs brackets
+		"[fd00::1]":                          false,
+		"[fe80::1%eth0]:5060":                false, // a zone is the pod's own
+		"[10.1.2.3]:5060":                    false,
+		"[]:5060":                            false,
+		":5060":                              false,
+		"Asterisk-0:5060":                    false, // DNS names are lower case
+		"a..b:5060":                          false,
+		"":                                   false,
+	} {
+		if got := ValidAddr(addr); got != want {
+			t.Errorf("ValidAddr(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	s := validSample()
+	s.Addr = "10.1.2.3"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "addr") {
+		t.Fatalf("address without a port: %v", err)
+	}
+}
+
+func TestMatchesSubject(t *testing.T) {
+	s := validSample()
+	for subject, want := range map[string]bool{
+		"rtcscale.load.v1.voice.kamailio.kamailio-7d9f6-x2x4z":   true,
+		"rtcscale.load.v1.voice.kamailio.kamailio-7d9f6-x2x4z.x": false,
+		"rtcscale.load.v1.voice.asterisk.kamailio-7d9f6-x2x4z":   false,
+		"rtcscale.load.v1.other.kamailio.kamailio-7d9f6-x2x4z":   false,
+		"rtcscale.load.v2.voice.kamailio.kamailio-7d9f6-x2x4z":   false,
+		"rtcscale.load.v1voice.kamailio.kamailio-7d9f6-x2x4z":    false,
+		"rtcscale.load.v1": false,
+		"":                 false,
+	} {
+		if got := s.MatchesSubject(DefaultSubjectPrefix, subject); got != want {
+			t.Errorf("MatchesSubject(%q) = %v, want %v", subject, got, want)
+		}
 	}
 }
 
@@ -240,6 +304,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(validSample()))
 	f.Add([]byte(`{"v":1,"kind":"jvb","namespace":"a","pod":"b","ts_ms":1,"interval_ms":100,"gauges":{"participants":0}}`))
 	f.Add([]byte(`{"v":1,"gauges":{"a":1e999}}`))
+	f.Add([]byte(`{"v":1,"kind":"asterisk","namespace":"a","pod":"b","addr":"[fd00::1]:5060","ts_ms":1,"interval_ms":100,"gauges":{"calls":0},"draining":true}`))
 	f.Add([]byte(`{"v":1,"kind":"jvb","namespace":"\u0061","pod":"b\/","ts_ms":1,"interval_ms":100,"gauges":{"x":0},"extra":[{"a":[1,-0.5e+3,true,false,null,"\ud83d\ude00"]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Decoder
@@ -256,22 +321,22 @@ func FuzzDecode(f *testing.F) {
 		// An accepted sample holds what encoding/json reads in it. (Into
 		// maps: a struct would match keys regardless of case.)
 		var std struct {
-			fields                             map[string]json.RawMessage
-			Namespace, Pod, Node, Region, Kind string
-			Gauges                             map[string]float64
+			fields                                   map[string]json.RawMessage
+			Namespace, Pod, Node, Region, Addr, Kind string
+			Gauges                                   map[string]float64
 		}
 		if err := json.Unmarshal(data, &std.fields); err != nil {
 			t.Fatalf("accepted %q, which encoding/json refuses: %v", data, err)
 		}
 		for key, into := range map[string]any{"namespace": &std.Namespace, "pod": &std.Pod, "node": &std.Node,
-			"region": &std.Region, "kind": &std.Kind, "gauges": &std.Gauges} {
+			"region": &std.Region, "addr": &std.Addr, "kind": &std.Kind, "gauges": &std.Gauges} {
 			if raw, ok := std.fields[key]; ok {
 				if err := json.Unmarshal(raw, into); err != nil {
 					t.Fatalf("accepted %q, but encoding/json reads its %s as %v", data, key, err)
 				}
 			}
 		}
-		if std.Namespace != s.Namespace || std.Pod != s.Pod || std.Node != s.Node || std.Region != s.Region ||
+		if std.Namespace != s.Namespace || std.Pod != s.Pod || std.Node != s.Node || std.Region != s.Region || std.Addr != s.Addr ||
 			std.Kind != s.Kind.String() || len(std.Gauges) != len(s.Gauges) {
 			t.Fatalf("decoded %q as %+v, encoding/json as %+v", data, s, std)
 		}
@@ -287,7 +352,7 @@ func FuzzDecode(f *testing.F) {
 		if r := d2.Decode(again, &s2); r != Accepted {
 			t.Fatalf("re-encoded sample rejected (%s): %s", r, again)
 		}
-		if s2.Pod != s.Pod || s2.Namespace != s.Namespace || len(s2.Gauges) != len(s.Gauges) || !s2.Time.Equal(s.Time) {
+		if s2.Pod != s.Pod || s2.Namespace != s.Namespace || s2.Addr != s.Addr || len(s2.Gauges) != len(s.Gauges) || !s2.Time.Equal(s.Time) {
 			t.Fatalf("round trip changed %+v into %+v", s, s2)
 		}
 	})
