@@ -38,7 +38,7 @@ func TestKamailioEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	sipPort, httpPort, uasPort := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "udp")
 	cfg := filepath.Join(dir, "kamailio.cfg")
-	writeTemplate(t, "testdata/kamailio.cfg.tmpl", cfg, map[string]int{"SIPPort": sipPort, "HTTPPort": httpPort, "UASPort": uasPort})
+	writeTemplate(t, "testdata/kamailio.cfg.tmpl", cfg, kamailioConfig{SIPPort: sipPort, HTTPPort: httpPort, UASPort: uasPort})
 	startKamailio := func() *process {
 		return start(t, kamailioBin, "-DD", "-E", "-f", cfg, "-Y", dir, "-m", "64", "-M", "8")
 	}
@@ -99,6 +99,15 @@ func TestKamailioEndToEnd(t *testing.T) {
 	st.waitPodValue(namespace, pod, sample.GaugeCalls, 0, true)
 }
 
+// kamailioConfig fills testdata/kamailio.cfg.tmpl: a proxy to the UAS on
+// UASPort or, with a DispatcherList file, to the destinations of its set
+// DispatcherSet.
+type kamailioConfig struct {
+	SIPPort, HTTPPort, UASPort int
+	DispatcherList             string
+	DispatcherSet              int
+}
+
 // kamailioActiveDialogs asks Kamailio itself, without the sidecar's code.
 func kamailioActiveDialogs(rpc string) (int, error) {
 	resp, err := http.Post(rpc, "application/json", bytes.NewBufferString(`{"jsonrpc":"2.0","method":"stats.fetch","params":["dialog:"],"id":1}`))
@@ -115,10 +124,9 @@ func kamailioActiveDialogs(rpc string) (int, error) {
 	return strconv.Atoi(reply.Result["dialog.active_dialogs"])
 }
 
-// lookPath finds a server binary or skips the test, naming the Debian
-// package that has it.
-// lookPath finds a server's binary, or skips the test without it, except
-// in CI (CI set, as CI services do), where the real-server tests must run.
+// lookPath finds a server's binary, naming the Debian package that has it,
+// or skips the test without it, except in CI (CI set, as CI services do),
+// where the real-server tests must run.
 func lookPath(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)

@@ -347,6 +347,17 @@ func (p *process) stop() {
 
 func (p *process) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
 
+// wait waits for the process to exit on its own and returns its exit code.
+func (p *process) wait(t testing.TB, what string) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(waitLimit):
+		t.Fatalf("%s has not exited after %s", what, waitLimit)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
 func (p *process) output() string {
 	p.log.mu.Lock()
 	defer p.log.mu.Unlock()
