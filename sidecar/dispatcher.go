@@ -267,7 +267,7 @@ func (d *Dispatcher) handle(ctx context.Context, subject string, data []byte) {
 	}
 	if s.Addr == "" {
 		d.counters.noAddr.Add(1)
-		d.logOnce("subject:"+subject, "A backend publishes no address, so it names no dispatcher destination (configure its sidecar's address)", "subject", subject)
+		d.logOnce("subject:"+subject, "A backend publishes no address, so it names no dispatcher destination (set its sidecar's --sip-address)", "subject", subject)
 		return
 	}
 	if !d.listed {

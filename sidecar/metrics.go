@@ -99,3 +99,44 @@ func readFailure(err error) string {
 	}
 	return readBadReply
 }
+
+// Descriptions of the Dispatcher's self-metrics.
+var (
+	dispatcherSamplesDesc = prometheus.NewDesc("rtcscale_sidecar_dispatcher_samples_total",
+		"Backends' samples the dispatcher received, by what became of them: used, or ignored as rejected (invalid, or not on their pod's subject), stale, no_addr (no --sip-address) or unknown_addr (no destination of the set).", []string{"result"}, nil)
+	dispatcherChangesDesc = prometheus.NewDesc("rtcscale_sidecar_dispatcher_changes_total",
+		"Destinations of the dispatcher set the sidecar disabled (a backend drains) or enabled again (it serves), by dispatcher.set_state.", []string{"state"}, nil)
+	dispatcherResyncsDesc = prometheus.NewDesc("rtcscale_sidecar_dispatcher_resyncs_total",
+		"Successful reads of the dispatcher set (dispatcher.list).", nil, nil)
+	dispatcherRPCErrorsDesc = prometheus.NewDesc("rtcscale_sidecar_dispatcher_rpc_errors_total",
+		"Failed dispatcher.list and dispatcher.set_state calls to Kamailio.", nil, nil)
+)
+
+// Collector exports the Dispatcher's counters (Stats) as self-metrics.
+func (d *Dispatcher) Collector() prometheus.Collector { return dispatcherCollector{d} }
+
+type dispatcherCollector struct{ d *Dispatcher }
+
+func (dispatcherCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dispatcherSamplesDesc
+	ch <- dispatcherChangesDesc
+	ch <- dispatcherResyncsDesc
+	ch <- dispatcherRPCErrorsDesc
+}
+
+func (c dispatcherCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.Stats()
+	ignored := st.Rejected + st.Stale + st.NoAddr + st.UnknownAddr
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(dispatcherSamplesDesc, st.Samples-min(ignored, st.Samples), "used")
+	counter(dispatcherSamplesDesc, st.Rejected, "rejected")
+	counter(dispatcherSamplesDesc, st.Stale, "stale")
+	counter(dispatcherSamplesDesc, st.NoAddr, "no_addr")
+	counter(dispatcherSamplesDesc, st.UnknownAddr, "unknown_addr")
+	counter(dispatcherChangesDesc, st.Disabled, "disabled")
+	counter(dispatcherChangesDesc, st.Enabled, "enabled")
+	counter(dispatcherResyncsDesc, st.Resyncs)
+	counter(dispatcherRPCErrorsDesc, st.RPCErrors)
+}

@@ -21,6 +21,11 @@ type Config struct {
 	// Namespace, Pod and Node name the server's pod (the downward API
 	// gives them); Node and Region are optional.
 	Namespace, Pod, Node, Region string
+	// Addr is where a SIP proxy in front sends the server its calls
+	// (host:port, the pod's IP and SIP port), published so that a Kamailio
+	// sidecar's Dispatcher can take the pod's destination out of its set
+	// while it drains. Optional.
+	Addr string
 	// Interval between polls, which is also the samples' publish interval.
 	Interval time.Duration
 	// SubjectPrefix of the samples. Default sample.DefaultSubjectPrefix.
@@ -157,6 +162,8 @@ func (c *Config) Check() error {
 		return fmt.Errorf("node name %q is not a DNS subdomain", c.Node)
 	case c.Region != "" && !sample.IsLabelValue(c.Region):
 		return fmt.Errorf("region %q is not a label value", c.Region)
+	case c.Addr != "" && !sample.ValidAddr(c.Addr):
+		return fmt.Errorf("SIP address %q is not host:port (an IP address, [IPv6] or a DNS name, and a port)", c.Addr)
 	case c.Interval < sample.MinInterval || c.Interval > sample.MaxInterval:
 		return fmt.Errorf("interval %s is outside %s..%s", c.Interval, sample.MinInterval, sample.MaxInterval)
 	}
@@ -216,6 +223,7 @@ func (p *Publisher) sample(r Reading, draining bool) (sample.Sample, error) {
 		Pod:       p.cfg.Pod,
 		Node:      p.cfg.Node,
 		Region:    p.cfg.Region,
+		Addr:      p.cfg.Addr,
 		Time:      time.Now(),
 		Seq:       p.seq,
 		Interval:  p.cfg.Interval,

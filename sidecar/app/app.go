@@ -81,6 +81,12 @@ func runSidecar(ctx context.Context, name string, args []string) error {
 	fs.StringVar(&cfg.Node, "node", os.Getenv("NODE_NAME"), "the pod's node (downward API: $NODE_NAME); optional")
 	fs.StringVar(&cfg.Region, "region", os.Getenv("REGION"), "region label of the samples ($REGION); optional")
 	fs.StringVar(&cfg.SubjectPrefix, "subject-prefix", sample.DefaultSubjectPrefix, "NATS subject prefix: samples go to <prefix>.<namespace>.<kind>.<pod>")
+	fs.StringVar(&cfg.Addr, "sip-address", "", "where the SIP proxy in front sends this server its calls, host:port (e.g. $(POD_IP):5060), published so that a Kamailio sidecar takes this pod out of its dispatcher set while it drains; optional")
+	var dc sidecar.DispatcherConfig
+	backends := fs.StringSlice("dispatcher-backends", nil, "kamailio: the kinds of server (asterisk, ...) of the dispatcher set --dispatcher-group; turns the dispatcher on: a backend whose samples say draining is disabled in the set, and enabled again when it serves (its sidecar's --sip-address names its destination)")
+	fs.IntVar(&dc.Group, "dispatcher-group", 1, "kamailio: the dispatcher set (setid) that --dispatcher-backends keeps in step")
+	fs.StringVar(&dc.Namespace, "dispatcher-namespace", "", "kamailio: the backends' namespace (default: --namespace)")
+	fs.DurationVar(&dc.Resync, "dispatcher-resync", sidecar.DefaultDispatcherResync, "kamailio: how often the set is read again (dispatcher.list) and corrected, as after a Kamailio restart")
 	addr := fs.String("metrics-bind-address", defaultAddress, "where to serve self-metrics (/metrics), probes (/healthz, /readyz) and drain requests (POST /drain, taken from the pod's loopback only)")
 	drainTimeout := fs.Duration("drain-timeout", defaultDrainTimeout, "how long a drain waits for the server to empty, unless the request says (set the pod's terminationGracePeriodSeconds a little longer)")
 	copyTo := fs.String("copy-binary-to", "", "copy this binary to this path at start (in an emptyDir the server container mounts too), so that the server container's preStop hook can run PATH drain whatever its image")
@@ -116,6 +122,22 @@ func runSidecar(ctx context.Context, name string, args []string) error {
 	if cfg.Source, err = sidecar.New(kind, o); err != nil {
 		return err
 	}
+	var disp *sidecar.Dispatcher
+	if len(*backends) > 0 {
+		if kind != sample.KindKamailio {
+			return fmt.Errorf("--dispatcher-backends: a dispatcher set is Kamailio's; this sidecar reads %s", kind)
+		}
+		for _, b := range *backends {
+			dc.Kinds = append(dc.Kinds, sample.ParseKind(b))
+		}
+		if dc.Namespace == "" {
+			dc.Namespace = cfg.Namespace
+		}
+		dc.URL, dc.SubjectPrefix = o.URL, cfg.SubjectPrefix
+		if disp, err = sidecar.NewDispatcher(dc); err != nil {
+			return fmt.Errorf("--dispatcher-backends: %w", err)
+		}
+	}
 	// Check the pod's names before connecting, so a missing downward-API
 	// variable fails the container at once rather than after a dial.
 	if err := cfg.Check(); err != nil {
@@ -146,6 +168,16 @@ func runSidecar(ctx context.Context, name string, args []string) error {
 	p, err := sidecar.NewPublisher(nc, cfg)
 	if err != nil {
 		return err
+	}
+	if disp != nil {
+		reg.MustRegister(disp.Collector())
+		dctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			if err := disp.Run(dctx, nc); err != nil {
+				klog.ErrorS(err, "The dispatcher set is not kept in step with its backends")
+			}
+		}()
 	}
 	srv := &http.Server{Handler: p.Handler(reg, *drainTimeout), ReadHeaderTimeout: 10 * time.Second}
 	go func() {

@@ -83,7 +83,7 @@ func TestSidecarCommand(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, "rtcscale-sidecar", []string{"--source", "kamailio", "--url", kamailio.URL + "/RPC", "--interval", "100ms",
-			"--nats-url", ns.ClientURL(), "--metrics-bind-address", address, "--copy-binary-to", bin})
+			"--nats-url", ns.ClientURL(), "--metrics-bind-address", address, "--copy-binary-to", bin, "--sip-address", "10.1.2.3:5060"})
 	}()
 	s := next()
 	// The binary is there for the server container's preStop hook.
@@ -101,7 +101,7 @@ func TestSidecarCommand(t *testing.T) {
 	if fi, err := os.Stat(bin); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("--copy-binary-to: %v, %v", fi.Mode(), err)
 	}
-	if v, _ := s.Gauge(sample.GaugeCalls); v != 5 || s.Node != "node-a.example" || s.Interval != 100*time.Millisecond || s.Draining {
+	if v, _ := s.Gauge(sample.GaugeCalls); v != 5 || s.Node != "node-a.example" || s.Interval != 100*time.Millisecond || s.Draining || s.Addr != "10.1.2.3:5060" {
 		t.Errorf("sample %+v", s)
 	}
 	resp, err := http.Get("http://" + address + "/readyz?verbose")
@@ -156,6 +156,11 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"--source", "jvb", "--pod", "p", "--namespace", "n", "--drain-timeout", "0s"}, "--drain-timeout 0s is not positive"},
 		{[]string{"--source", "jvb", "--pod", "p", "--namespace", "n", "--metrics-bind-address", taken.Addr().String()}, "--metrics-bind-address: listen tcp " + taken.Addr().String() + ": bind: address already in use"},
 		{[]string{"--source", "jvb", "--pod", "p", "--namespace", "n", "--copy-binary-to", "/nonexistent/rtcscale-sidecar"}, "--copy-binary-to: open /nonexistent/."},
+		{[]string{"--source", "asterisk", "--pod", "p", "--namespace", "n", "--sip-address", "10.0.0.1"}, `SIP address "10.0.0.1" is not host:port`},
+		{[]string{"--source", "asterisk", "--pod", "p", "--namespace", "n", "--dispatcher-backends", "asterisk"}, "--dispatcher-backends: a dispatcher set is Kamailio's; this sidecar reads asterisk"},
+		{[]string{"--source", "kamailio", "--pod", "p", "--namespace", "n", "--dispatcher-backends", "asterisk,asterisk"}, "--dispatcher-backends: backend kind asterisk is listed twice"},
+		{[]string{"--source", "kamailio", "--pod", "p", "--namespace", "n", "--dispatcher-backends", "asterisk", "--dispatcher-group", "-1"}, "--dispatcher-backends: dispatcher group -1 is negative"},
+		{[]string{"--source", "asterisk", "--pod", "p", "--namespace", "n", "--asterisk-drain", "now"}, `unknown Asterisk drain "now"`},
 		{[]string{"drain", "extra"}, `drain: unexpected arguments ["extra"]`},
 		{[]string{"drain", "--timeout", "-1s"}, "drain: --timeout -1s is negative"},
 		{[]string{"drain", "--address", "http://127.0.0.1:9091"}, `drain: the sidecar's address "http://127.0.0.1:9091" is not host:port`},
