@@ -9,7 +9,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,4 +200,78 @@ func servingCertificate(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// TestTLSSecretOverlayGitignore runs docs/install.md's openssl commands for
+// overlays/tls-secret as written, in a scratch copy of the overlay's folder,
+// and checks that the overlay's .gitignore ignores every file they create
+// (the CA's key above all) but not the overlay itself, and that the
+// certificate they make is one the aggregator accepts.
+func TestTLSSecretOverlayGitignore(t *testing.T) {
+	for _, tool := range []string{"bash", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+	doc, err := os.ReadFile("../docs/install.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const overlay = "deploy/kustomize/overlays/tls-secret"
+	script := regexp.MustCompile("(?s)```sh\n(cd " + regexp.QuoteMeta(overlay) + "\n.*?)```").FindSubmatch(doc)
+	if script == nil {
+		t.Fatalf("docs/install.md has no sh block starting with cd %s", overlay)
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, overlay)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(script[1]))
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docs/install.md's openssl commands: %v\n%s", err, out)
+	}
+	created, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) < 3 {
+		t.Fatalf("the commands created %d files, want at least ca.crt, tls.crt and tls.key", len(created))
+	}
+	ignore, err := os.ReadFile("kustomize/overlays/tls-secret/.gitignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(ignore), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			patterns = append(patterns, l)
+		}
+	}
+	ignored := func(name string) bool {
+		return slices.ContainsFunc(patterns, func(p string) bool { ok, _ := filepath.Match(p, name); return ok })
+	}
+	for _, f := range created {
+		if !ignored(f.Name()) {
+			t.Errorf("the overlay's .gitignore (%q) does not ignore %s, which docs/install.md's commands create", patterns, f.Name())
+		}
+	}
+	for _, f := range []string{"kustomization.yaml", ".gitignore"} {
+		if ignored(f) {
+			t.Errorf("the overlay's .gitignore ignores its own %s", f)
+		}
+	}
+
+	files := map[string]string{}
+	for _, f := range []string{"ca.crt", "tls.crt", "tls.key"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files["overlays/tls-secret/"+f] = string(b)
+	}
+	objs := mustBuild(t, "overlays/tls-secret", files)
+	secret := get[*corev1.Secret](t, objs, "Secret", namespace, name+"-tls")
+	verifyServing(t, secret.Data["ca.crt"], secret.Data["tls.crt"], secret.Data["tls.key"])
 }
