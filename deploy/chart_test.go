@@ -3,10 +3,12 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	gocmp "github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -173,6 +175,51 @@ func TestChartRefusesBadValues(t *testing.T) {
 		_, err := renderChart(tc.values)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("values %s: error %v, want one containing %q", tc.values, err, tc.want)
+		}
+	}
+}
+
+// TestChartBumpKeepsPodTemplate: a new chart version with the same
+// appVersion changes the objects' helm.sh/chart label but not the pod
+// template, so `helm upgrade` to it does not roll the adapter's replicas.
+func TestChartBumpKeepsPodTemplate(t *testing.T) {
+	bumped := filepath.Join(t.TempDir(), "rtcscale")
+	if err := os.CopyFS(bumped, os.DirFS(chartDir)); err != nil {
+		t.Fatal(err)
+	}
+	chartYAML := filepath.Join(bumped, "Chart.yaml")
+	b, err := os.ReadFile(chartYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^version: .*$`)
+	if !re.Match(b) {
+		t.Fatalf("Chart.yaml has no version line")
+	}
+	if err := os.WriteFile(chartYAML, re.ReplaceAll(b, []byte("version: 99.0.0")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deployment := func(dir string) *appsv1.Deployment {
+		stream, err := RenderChart(dir, "rtcscale", namespace, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, err := decodeAll(stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	}
+	before, after := deployment(chartDir), deployment(bumped)
+	if before.Labels["helm.sh/chart"] == after.Labels["helm.sh/chart"] || after.Labels["helm.sh/chart"] != "rtcscale-99.0.0" {
+		t.Fatalf("helm.sh/chart %q then %q: the bump did not take", before.Labels["helm.sh/chart"], after.Labels["helm.sh/chart"])
+	}
+	if diff := gocmp.Diff(before.Spec.Template, after.Spec.Template); diff != "" {
+		t.Errorf("a chart version bump changes the pod template, which rolls the adapter (-before +after):\n%s", diff)
+	}
+	for k := range before.Spec.Template.Labels {
+		if k == "helm.sh/chart" || k == "app.kubernetes.io/version" {
+			t.Errorf("the pod template carries %s", k)
 		}
 	}
 }

@@ -7,12 +7,21 @@
 app.kubernetes.io/name: {{ include "rtcscale.fullname" . }}
 {{- end -}}
 
-{{- define "rtcscale.labels" -}}
+{{/*
+The pod template's labels: none that names the chart's version (or its
+appVersion, which the image tag may not follow), since a changed label
+changes the template and rolls every replica for nothing.
+*/}}
+{{- define "rtcscale.podLabels" -}}
 {{ include "rtcscale.selectorLabels" . }}
 app.kubernetes.io/part-of: rtcscale
 app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "rtcscale.labels" -}}
+{{ include "rtcscale.podLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
