@@ -11,6 +11,7 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
@@ -171,6 +172,8 @@ func TestChartRefusesBadValues(t *testing.T) {
 		// A stream name or subject prefix the permissions could not name.
 		{`forecast: {historyStream: "A.B"}`, "historyStream"},
 		{`forecast: {historySubject: "a.>"}`, "historySubject"},
+		// A namespace name the NetworkPolicy's selector would never match.
+		{`networkPolicy: {prometheusNamespaces: [Monitoring]}`, "prometheusNamespaces"},
 	} {
 		_, err := renderChart(tc.values)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -221,5 +224,56 @@ func TestChartBumpKeepsPodTemplate(t *testing.T) {
 		if k == "helm.sh/chart" || k == "app.kubernetes.io/version" {
 			t.Errorf("the pod template carries %s", k)
 		}
+	}
+}
+
+// TestChartNetworkPolicy: the Prometheus namespaces and extra peers the
+// operator lists are what reaches the metrics port; listing none closes it
+// (an empty from would open it to all); the policy can be turned off.
+func TestChartNetworkPolicy(t *testing.T) {
+	objs := mustRender(t, `networkPolicy: {prometheusNamespaces: [observability, prom]}`)
+	checkInstall(t, objs, install{external: true, tls: "generate", prometheus: []string{"observability", "prom"}})
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	ports := map[string]corev1.ContainerPort{}
+	for _, p := range container(t, d).Ports {
+		ports[p.Name] = p
+	}
+	policies := func(objs []object) []*networkingv1.NetworkPolicy {
+		return ofKind[*networkingv1.NetworkPolicy](objs, "NetworkPolicy")
+	}
+	prometheus := peer{namespace: "monitoring", podLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}}
+	if admits(t, policies(objs), d.Spec.Template.Labels, ports["metrics"], prometheus) {
+		t.Errorf("prometheusNamespaces [observability, prom] still admits the namespace monitoring")
+	}
+
+	peers := mustRender(t, `networkPolicy: {prometheusNamespaces: [], metricsFrom: [{namespaceSelector: {matchLabels: {team: obs}}, podSelector: {matchLabels: {app: vmagent}}}]}`)
+	vmagent := peer{namespace: "obs-1", nsLabels: map[string]string{"team": "obs"}, podLabels: map[string]string{"app": "vmagent"}}
+	for _, tc := range []struct {
+		src  peer
+		want bool
+	}{
+		{vmagent, true},
+		{peer{namespace: "obs-1", nsLabels: map[string]string{"team": "obs"}, podLabels: map[string]string{"app": "other"}}, false},
+		{peer{namespace: "obs-2", podLabels: map[string]string{"app": "vmagent"}}, false},
+		{prometheus, false},
+	} {
+		if got := admits(t, policies(peers), d.Spec.Template.Labels, ports["metrics"], tc.src); got != tc.want {
+			t.Errorf("metricsFrom: %+v admitted %v, want %v", tc.src, got, tc.want)
+		}
+	}
+
+	closed := mustRender(t, `networkPolicy: {prometheusNamespaces: []}`)
+	for _, np := range policies(closed) {
+		for _, r := range np.Spec.Ingress {
+			if len(r.From) == 0 && slices.ContainsFunc(r.Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port.String() == "metrics" }) {
+				t.Errorf("no peer listed, yet a rule admits every source on the metrics port: %+v", r)
+			}
+		}
+	}
+	if admits(t, policies(closed), d.Spec.Template.Labels, ports["metrics"], prometheus) {
+		t.Errorf("no peer listed, yet the metrics port admits %+v", prometheus)
+	}
+	if n := len(policies(mustRender(t, `networkPolicy: {enabled: false}`))); n != 0 {
+		t.Errorf("networkPolicy.enabled=false renders %d NetworkPolicies", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,6 +38,9 @@ type install struct {
 	external     bool   // external.metrics.k8s.io registered and served
 	deletionCost bool   // the deletion-cost controller on, with patch on pods
 	tls          string // generate, certManager or secret
+	// prometheus are the namespaces whose pods may reach the metrics port;
+	// nil: the default, monitoring.
+	prometheus []string
 }
 
 // checkInstall asserts everything an operator relies on in a rendering of
@@ -85,6 +90,7 @@ func checkInstall(t *testing.T, objs []object, want install) {
 
 	checkAPIServices(t, objs, d, want)
 	checkRBAC(t, objs, want)
+	checkNetworkPolicy(t, objs, d, want)
 
 	cm := get[*corev1.ConfigMap](t, objs, "ConfigMap", namespace, name+"-config")
 	if !mountsConfigMap(&pod.Spec, c, cm.Name, filepath.Dir(args["config"])) {
@@ -503,4 +509,120 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(adapterBin))
 	}
 	os.Exit(code)
+}
+
+// peer is where a connection to the adapter's pods comes from: a pod in a
+// namespace, or an address outside the cluster's pods (the apiserver's, as
+// a NetworkPolicy sees it on most clusters).
+type peer struct {
+	namespace string
+	nsLabels  map[string]string // besides kubernetes.io/metadata.name
+	podLabels map[string]string
+	ip        string
+}
+
+// admits evaluates the NetworkPolicies of the rendering as a network plugin
+// would for a TCP connection from src to the adapter's pod (its labels
+// podLabels, in namespace) on its container port cp: allowed when no policy
+// isolates the pod for ingress, or when a rule of one that does admits it.
+func admits(t *testing.T, policies []*networkingv1.NetworkPolicy, podLabels map[string]string, cp corev1.ContainerPort, src peer) bool {
+	t.Helper()
+	matches := func(sel *metav1.LabelSelector, l map[string]string) bool {
+		if sel == nil {
+			return true
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			t.Fatalf("selector %v: %v", sel, err)
+		}
+		return s.Matches(labels.Set(l))
+	}
+	isolated := false
+	for _, np := range policies {
+		if np.Namespace != namespace || !matches(&np.Spec.PodSelector, podLabels) {
+			continue
+		}
+		if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) && (len(np.Spec.PolicyTypes) > 0 || len(np.Spec.Ingress) == 0) {
+			continue
+		}
+		isolated = true
+		for _, r := range np.Spec.Ingress {
+			portOK := len(r.Ports) == 0 || slices.ContainsFunc(r.Ports, func(p networkingv1.NetworkPolicyPort) bool {
+				if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+					return false
+				}
+				return p.Port == nil || p.Port.String() == cp.Name || p.Port.IntValue() == int(cp.ContainerPort)
+			})
+			fromOK := len(r.From) == 0 || slices.ContainsFunc(r.From, func(f networkingv1.NetworkPolicyPeer) bool {
+				if f.IPBlock != nil {
+					if src.ip == "" {
+						return false
+					}
+					prefix, err := netip.ParsePrefix(f.IPBlock.CIDR)
+					if err != nil {
+						t.Fatalf("ipBlock %s: %v", f.IPBlock.CIDR, err)
+					}
+					addr := netip.MustParseAddr(src.ip)
+					return prefix.Contains(addr) && !slices.ContainsFunc(f.IPBlock.Except, func(e string) bool {
+						p, err := netip.ParsePrefix(e)
+						return err == nil && p.Contains(addr)
+					})
+				}
+				if src.ip != "" || f.PodSelector == nil && f.NamespaceSelector == nil {
+					return false
+				}
+				if f.NamespaceSelector == nil && src.namespace != np.Namespace {
+					return false // a podSelector alone: the policy's namespace
+				}
+				nsLabels := map[string]string{"kubernetes.io/metadata.name": src.namespace}
+				for k, v := range src.nsLabels {
+					nsLabels[k] = v
+				}
+				return matches(f.NamespaceSelector, nsLabels) && matches(f.PodSelector, src.podLabels)
+			})
+			if portOK && fromOK {
+				return true
+			}
+		}
+	}
+	return !isolated
+}
+
+// checkNetworkPolicy asserts that the adapter's pods are isolated for
+// ingress, that anything reaches the serving port (the aggregator, from
+// wherever the apiserver runs), and that only pods of the Prometheus
+// namespaces reach the metrics port, which shows every workload's load.
+func checkNetworkPolicy(t *testing.T, objs []object, d *appsv1.Deployment, want install) {
+	t.Helper()
+	policies := ofKind[*networkingv1.NetworkPolicy](objs, "NetworkPolicy")
+	if len(policies) == 0 {
+		t.Errorf("no NetworkPolicy: anyone in the cluster reads the metrics port")
+		return
+	}
+	ports := map[string]corev1.ContainerPort{}
+	for _, p := range container(t, d).Ports {
+		ports[p.Name] = p
+	}
+	podLabels := d.Spec.Template.Labels
+	prometheus := want.prometheus
+	if prometheus == nil {
+		prometheus = []string{"monitoring"}
+	}
+	apiserver := peer{ip: "192.0.2.10"}
+	stranger := peer{namespace: "default", podLabels: map[string]string{"app": "prometheus"}}
+	for _, src := range []peer{apiserver, stranger} {
+		if !admits(t, policies, podLabels, ports["https"], src) {
+			t.Errorf("the NetworkPolicy refuses %+v on the serving port: the metrics APIs must stay reachable from the apiserver", src)
+		}
+	}
+	for _, src := range []peer{apiserver, stranger, {namespace: "kube-system"}, {namespace: namespace, podLabels: map[string]string{"app": "other"}}} {
+		if admits(t, policies, podLabels, ports["metrics"], src) {
+			t.Errorf("the NetworkPolicy admits %+v on the metrics port, which shows every workload's load", src)
+		}
+	}
+	for _, ns := range prometheus {
+		if !admits(t, policies, podLabels, ports["metrics"], peer{namespace: ns, podLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}}) {
+			t.Errorf("the NetworkPolicy refuses Prometheus in namespace %s on the metrics port", ns)
+		}
+	}
 }

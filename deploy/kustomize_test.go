@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 )
 
@@ -288,4 +290,29 @@ func TestTLSSecretOverlayGitignore(t *testing.T) {
 	objs := mustBuild(t, "overlays/tls-secret", files)
 	secret := get[*corev1.Secret](t, objs, "Secret", namespace, name+"-tls")
 	verifyServing(t, secret.Data["ca.crt"], secret.Data["tls.crt"], secret.Data["tls.key"])
+}
+
+// TestKustomizeNetworkPolicyPatch applies docs/install.md's patch for a
+// Prometheus in another namespace, as written, in an overlay: the metrics
+// port then admits that namespace and no longer monitoring.
+func TestKustomizeNetworkPolicyPatch(t *testing.T) {
+	doc, err := os.ReadFile("../docs/install.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(patches:\n  - target: \\{group: networking.k8s.io, kind: NetworkPolicy.*?)```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/install.md has no NetworkPolicy patch")
+	}
+	objs := mustBuild(t, "overlays/prometheus-elsewhere", map[string]string{"overlays/prometheus-elsewhere/kustomization.yaml": `
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../cert-manager]
+` + string(m[1])})
+	checkInstall(t, objs, install{external: true, tls: "certManager", prometheus: []string{"observability"}})
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	metrics := container(t, d).Ports[slices.IndexFunc(container(t, d).Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" })]
+	if admits(t, ofKind[*networkingv1.NetworkPolicy](objs, "NetworkPolicy"), d.Spec.Template.Labels, metrics, peer{namespace: "monitoring"}) {
+		t.Errorf("after the patch, the metrics port still admits the namespace monitoring")
+	}
 }
