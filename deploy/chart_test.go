@@ -45,7 +45,7 @@ func TestChartAllOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := mustRender(t, string(allOptions))
-	checkInstall(t, objs, install{external: false, deletionCost: true, tls: "certManager"})
+	checkInstall(t, objs, install{external: false, deletionCost: true, deletionCostNamespaces: []string{"voice", "video"}, tls: "certManager"})
 
 	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
 	spec := d.Spec.Template.Spec
@@ -275,5 +275,38 @@ func TestChartNetworkPolicy(t *testing.T) {
 	}
 	if n := len(policies(mustRender(t, `networkPolicy: {enabled: false}`))); n != 0 {
 		t.Errorf("networkPolicy.enabled=false renders %d NetworkPolicies", n)
+	}
+}
+
+// TestChartDeletionCost: the deletion-cost controller's patch on pods is
+// granted where the operator lists, by a Role in each namespace, or in every
+// namespace only by the explicit deletionCost.clusterWide; on with neither,
+// or with both, the install fails naming the values.
+func TestChartDeletionCost(t *testing.T) {
+	objs := mustRender(t, `deletionCost: {enabled: true, namespaces: [voice]}`)
+	checkInstall(t, objs, install{external: true, tls: "generate", deletionCost: true, deletionCostNamespaces: []string{"voice"}})
+	for _, r := range ofKind[*rbacv1.ClusterRole](objs, "ClusterRole") {
+		if strings.HasSuffix(r.Name, "pod-deletion-cost") {
+			t.Errorf("deletionCost.namespaces renders ClusterRole %s", r.Name)
+		}
+	}
+	get[*rbacv1.Role](t, objs, "Role", "voice", name+":pod-deletion-cost")
+
+	objs = mustRender(t, `deletionCost: {enabled: true, clusterWide: true}`)
+	checkInstall(t, objs, install{external: true, tls: "generate", deletionCost: true})
+	get[*rbacv1.ClusterRole](t, objs, "ClusterRole", "", name+":pod-deletion-cost")
+
+	// Namespaces listed with the controller off grant nothing.
+	checkInstall(t, mustRender(t, `deletionCost: {namespaces: [voice]}`), install{external: true, tls: "generate"})
+
+	for _, tc := range []struct{ values, want string }{
+		{`deletionCost: {enabled: true}`, "deletionCost.enabled needs deletionCost.namespaces"},
+		{`deletionCost: {enabled: true, namespaces: [voice], clusterWide: true}`, "not both"},
+		{`deletionCost: {enabled: true, namespaces: [Voice]}`, "namespaces"},
+		{`deletionCost: {enabled: true, namespaces: [voice, voice]}`, "namespaces"},
+	} {
+		if _, err := renderChart(tc.values); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("values %s: error %v, want one containing %q", tc.values, err, tc.want)
+		}
 	}
 }

@@ -64,7 +64,16 @@ components: [../../components/service-monitor]
 	})
 	t.Run("all-components", func(t *testing.T) {
 		objs := mustBuild(t, "overlays/all", map[string]string{"overlays/all/kustomization.yaml": allComponents})
-		checkInstall(t, objs, install{external: false, deletionCost: true, tls: "certManager"})
+		checkInstall(t, objs, install{external: false, deletionCost: true, deletionCostNamespaces: []string{"voice"}, tls: "certManager"})
+	})
+	t.Run("deletion-cost-cluster-wide", func(t *testing.T) {
+		objs := mustBuild(t, "overlays/cluster-wide", map[string]string{"overlays/cluster-wide/kustomization.yaml": `
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../cert-manager]
+components: [../../components/deletion-cost-cluster-wide]
+`})
+		checkInstall(t, objs, install{external: true, deletionCost: true, tls: "certManager"})
 	})
 	t.Run("tls-secret", func(t *testing.T) {
 		caPEM, certPEM, keyPEM := servingCertificate(t)
@@ -96,7 +105,7 @@ func TestHelmAndKustomizeInstallTheSameObjects(t *testing.T) {
 	}{
 		{"cert-manager", `tls: {mode: certManager}`, "overlays/cert-manager", ""},
 		{"keda", `{tls: {mode: certManager}, apiService: {external: false}}`, "overlays/keda", ""},
-		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true}, warmRestart: {stream: RTCSCALE_LATEST}}`, "overlays/all", allComponents},
+		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true, namespaces: [voice]}, warmRestart: {stream: RTCSCALE_LATEST}}`, "overlays/all", allComponents},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra map[string]string
