@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,10 +10,17 @@ import (
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	chart "helm.sh/helm/v4/pkg/chart"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 )
 
 func TestChartDefaults(t *testing.T) {
@@ -308,5 +316,86 @@ func TestChartDeletionCost(t *testing.T) {
 		if _, err := renderChart(tc.values); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("values %s: error %v, want one containing %q", tc.values, err, tc.want)
 		}
+	}
+}
+
+// secretsOnly is a cluster for the chart's lookup holding Secrets, as
+// engine.ClientProvider: what `helm upgrade` sees of a release's namespace.
+type secretsOnly struct {
+	client *dynamicfake.FakeDynamicClient
+}
+
+func (c secretsOnly) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error) {
+	if apiVersion != "v1" || kind != "Secret" {
+		return nil, false, fmt.Errorf("the chart looks up %s %s; only Secrets are expected", apiVersion, kind)
+	}
+	return c.client.Resource(corev1.SchemeGroupVersion.WithResource("secrets")), true, nil
+}
+
+// renderAgainst renders values as `helm upgrade` does against a cluster that
+// holds secrets.
+func renderAgainst(t *testing.T, values string, secrets ...*corev1.Secret) []object {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	var objs []runtime.Object
+	for _, s := range secrets {
+		objs = append(objs, s)
+	}
+	cluster := secretsOnly{dynamicfake.NewSimpleDynamicClient(scheme, objs...)}
+	stream, err := renderChartWith(chartDir, "rtcscale", namespace, values, func(ch chart.Charter, vals common.Values) (map[string]string, error) {
+		return engine.RenderWithClientProvider(ch, vals, cluster)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := decodeAll(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rendered
+}
+
+// TestChartGenerateKeepsCertificate: with tls.mode=generate, a rendering
+// against a cluster that holds the release's Secret keeps its CA,
+// certificate and key, in the Secret and in every caBundle, so an upgrade
+// rotates nothing and shows no change. A Secret missing a key is replaced
+// whole. Without a cluster (`helm template`) the certificate is new every
+// time: the caveat docs/install.md gives GitOps users.
+func TestChartGenerateKeepsCertificate(t *testing.T) {
+	secretOf := func(objs []object) *corev1.Secret {
+		return get[*corev1.Secret](t, objs, "Secret", namespace, name+"-tls")
+	}
+	first := mustRender(t, "")
+	installed := secretOf(first).DeepCopy()
+	if again := secretOf(mustRender(t, "")); string(again.Data["tls.crt"]) == string(installed.Data["tls.crt"]) {
+		t.Errorf("two renderings without a cluster made the same certificate; docs/install.md says they do not")
+	}
+
+	upgraded := renderAgainst(t, "", installed)
+	checkInstall(t, upgraded, install{external: true, tls: "generate"})
+	if diff := gocmp.Diff(installed.Data, secretOf(upgraded).Data); diff != "" {
+		t.Errorf("rendered against the cluster, the Secret is not the one it holds (-installed +rendered):\n%s", diff)
+	}
+	for _, a := range ofKind[*apiregistrationv1.APIService](upgraded, "APIService") {
+		if string(a.Spec.CABundle) != string(installed.Data["ca.crt"]) {
+			t.Errorf("APIService %s: caBundle is not the installed Secret's CA", a.Name)
+		}
+	}
+
+	partial := installed.DeepCopy()
+	delete(partial.Data, "tls.key")
+	replaced := renderAgainst(t, "", partial)
+	checkInstall(t, replaced, install{external: true, tls: "generate"})
+	if string(secretOf(replaced).Data["ca.crt"]) == string(installed.Data["ca.crt"]) {
+		t.Errorf("a Secret without tls.key was kept in part; want a new CA and certificate")
+	}
+	// A Secret of another name (another release's) is not taken.
+	other := installed.DeepCopy()
+	other.Name = "someone-else-tls"
+	if string(secretOf(renderAgainst(t, "", other)).Data["ca.crt"]) == string(installed.Data["ca.crt"]) {
+		t.Errorf("the chart took the certificate of Secret %s", other.Name)
 	}
 }

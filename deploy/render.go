@@ -15,10 +15,12 @@ import (
 	"sort"
 	"strings"
 
+	chart "helm.sh/helm/v4/pkg/chart"
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/common/util"
 	"helm.sh/helm/v4/pkg/chart/loader"
 	"helm.sh/helm/v4/pkg/engine"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -29,7 +31,25 @@ import (
 // (NOTES.txt aside) as one YAML stream. With no cluster to look up, the
 // generated serving certificate is new on every call.
 func RenderChart(chartDir, release, namespace, valuesYAML string) ([]byte, error) {
-	files, err := renderFiles(chartDir, release, namespace, valuesYAML)
+	return renderChartWith(chartDir, release, namespace, valuesYAML, engine.Render)
+}
+
+// RenderChartAgainst renders the chart as `helm upgrade --install` does
+// against the cluster of config: the templates' lookup reads that cluster,
+// so tls.mode=generate keeps the certificate of the Secret already there.
+func RenderChartAgainst(config *rest.Config, chartDir, release, namespace, valuesYAML string) ([]byte, error) {
+	return renderChartWith(chartDir, release, namespace, valuesYAML, func(ch chart.Charter, vals common.Values) (map[string]string, error) {
+		return engine.RenderWithClient(ch, vals, config)
+	})
+}
+
+// renderer renders a loaded chart with its values: engine.Render, whose
+// lookup finds nothing, or a rendering whose lookup reads a cluster.
+type renderer func(chart.Charter, common.Values) (map[string]string, error)
+
+// renderChartWith renders the manifests with render.
+func renderChartWith(chartDir, release, namespace, valuesYAML string, render renderer) ([]byte, error) {
+	files, err := renderFilesWith(render, chartDir, release, namespace, valuesYAML)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +105,11 @@ func BuildKustomize(root, dir string, extra map[string]string) ([]byte, error) {
 // renderFiles renders every template of the chart, NOTES.txt included, by
 // its path ("rtcscale/templates/NOTES.txt").
 func renderFiles(chartDir, release, namespace, valuesYAML string) (map[string]string, error) {
+	return renderFilesWith(engine.Render, chartDir, release, namespace, valuesYAML)
+}
+
+// renderFilesWith is renderFiles with render.
+func renderFilesWith(render renderer, chartDir, release, namespace, valuesYAML string) (map[string]string, error) {
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		return nil, err
@@ -97,5 +122,5 @@ func renderFiles(chartDir, release, namespace, valuesYAML string) (map[string]st
 	if err != nil {
 		return nil, err
 	}
-	return engine.Render(ch, top)
+	return render(ch, top)
 }

@@ -44,9 +44,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/*
 The serving certificate's CA for tls.mode=generate, as a dict with Cert, Key
-and CA (PEM). An existing Secret is kept so that an upgrade does not rotate
-the certificate under running HPAs; otherwise a new CA signs a certificate
-for the Service's DNS names. Computed once per render and cached in .Values
+and CA (PEM). The release's Secret, when the cluster holds one with all
+three keys, is kept (lookup), so that neither an upgrade nor a re-render
+against the cluster rotates the certificate under running HPAs or shows a
+change; otherwise a new CA signs a certificate for the Service's DNS names.
+Without a cluster (`helm template`, GitOps tools that render with it) lookup
+finds nothing and the certificate is new every time: use tls.mode
+certManager or secret there. Computed once per render and cached in .Values
 so that the Secret and every APIService agree.
 */}}
 {{- define "rtcscale.generatedCert" -}}
@@ -54,10 +58,11 @@ so that the Secret and every APIService agree.
 {{- $name := printf "%s-tls" (include "rtcscale.fullname" .) -}}
 {{- $existing := lookup "v1" "Secret" .Release.Namespace $name -}}
 {{- $cert := dict -}}
-{{- if and $existing (index $existing.data "ca.crt") (index $existing.data "tls.crt") (index $existing.data "tls.key") -}}
-{{- $_ := set $cert "CA" (index $existing.data "ca.crt" | b64dec) -}}
-{{- $_ := set $cert "Cert" (index $existing.data "tls.crt" | b64dec) -}}
-{{- $_ := set $cert "Key" (index $existing.data "tls.key" | b64dec) -}}
+{{- $data := dig "data" dict $existing -}}
+{{- if and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") -}}
+{{- $_ := set $cert "CA" (index $data "ca.crt" | b64dec) -}}
+{{- $_ := set $cert "Cert" (index $data "tls.crt" | b64dec) -}}
+{{- $_ := set $cert "Key" (index $data "tls.key" | b64dec) -}}
 {{- else -}}
 {{- $svc := include "rtcscale.fullname" . -}}
 {{- $ns := .Release.Namespace -}}
