@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,7 +37,12 @@ import (
 // holds them, a token of its ServiceAccount with the rendered RBAC. Its
 // APIServices must become Available, the aggregator verifying the adapter
 // against the rendered caBundle, and the adapter must meet no refused
-// request.
+// request. The NetworkPolicy is applied with the rest (the apiserver
+// validates it; nothing here enforces it: deploy's checkNetworkPolicy
+// evaluates it). For the chart, then: a rendering against the cluster, as
+// `helm upgrade` does, keeps the generated certificate; the deletion cost's
+// namespaced RBAC lets the adapter patch pods in its namespace only
+// (SubjectAccessReview); and the pod template has no chart-version label.
 //
 // Each install gets its own control plane: APIServices are cluster-wide.
 // What differs from a cluster is only how the apiserver reaches a process
@@ -47,16 +54,32 @@ func TestInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	chartDir := filepath.Join(root, "deploy/helm/rtcscale")
 	for _, tc := range []struct {
 		name   string
 		render func(t *testing.T) []byte
+		// then checks the installed cluster further.
+		then func(ctx context.Context, t *testing.T, cp *framework.ControlPlane)
 	}{
 		{"helm", func(t *testing.T) []byte {
-			out, err := deploy.RenderChart(filepath.Join(root, "deploy/helm/rtcscale"), "rtcscale", "rtcscale", "")
+			out, err := deploy.RenderChart(chartDir, "rtcscale", "rtcscale", "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			return out
+		}, func(ctx context.Context, t *testing.T, cp *framework.ControlPlane) {
+			checkUpgradeKeepsCertificate(ctx, t, cp, chartDir)
+			checkDeletionCostRBAC(ctx, t, cp, chartDir)
+			d, err := cp.Client.AppsV1().Deployments("rtcscale").Get(ctx, "rtcscale-adapter", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := d.Spec.Template.Labels["helm.sh/chart"]; ok || d.Labels["helm.sh/chart"] == "" {
+				t.Errorf("helm.sh/chart is %q on the pod template (a chart bump would roll the adapter) and %q on the Deployment", v, d.Labels["helm.sh/chart"])
+			}
+			if _, err := cp.Client.NetworkingV1().NetworkPolicies("rtcscale").Get(ctx, "rtcscale-adapter", metav1.GetOptions{}); err != nil {
+				t.Errorf("the chart's NetworkPolicy: %v", err)
+			}
 		}},
 		{"kustomize", func(t *testing.T) []byte {
 			ca, err := framework.NewCA("operator-ca")
@@ -76,7 +99,7 @@ func TestInstall(t *testing.T) {
 				t.Fatal(err)
 			}
 			return out
-		}},
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t, 10*time.Minute)
@@ -90,7 +113,133 @@ func TestInstall(t *testing.T) {
 			}
 			t.Cleanup(cp.Stop)
 			installAndRegister(ctx, t, cp, root, tc.render(t))
+			if tc.then != nil {
+				tc.then(ctx, t, cp)
+			}
 		})
+	}
+}
+
+// checkUpgradeKeepsCertificate renders the chart again as `helm upgrade`
+// does, its lookup reading the installed cluster: tls.mode=generate must
+// keep the Secret the apiserver holds, and the caBundle of every
+// APIService, so that an upgrade neither rotates the CA nor shows a change.
+func checkUpgradeKeepsCertificate(ctx context.Context, t *testing.T, cp *framework.ControlPlane, chartDir string) {
+	t.Helper()
+	stream, err := deploy.RenderChartAgainst(cp.Admin, chartDir, "rtcscale", "rtcscale", "")
+	if err != nil {
+		t.Fatalf("rendering against the cluster: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "upgrade.yaml")
+	if err := os.WriteFile(file, stream, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := framework.ReadManifests(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed, err := cp.Client.CoreV1().Secrets("rtcscale").Get(ctx, "rtcscale-adapter-tls", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets, bundles int
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Secret":
+			secrets++
+			for _, k := range []string{"ca.crt", "tls.crt", "tls.key"} {
+				v, _, _ := unstructured.NestedString(o.Object, "data", k)
+				if v != base64.StdEncoding.EncodeToString(installed.Data[k]) {
+					t.Errorf("rendered against the cluster, Secret %s's %s differs from the installed one", o.GetName(), k)
+				}
+			}
+		case "APIService":
+			bundles++
+			v, _, _ := unstructured.NestedString(o.Object, "spec", "caBundle")
+			if v != base64.StdEncoding.EncodeToString(installed.Data["ca.crt"]) {
+				t.Errorf("rendered against the cluster, APIService %s's caBundle is not the installed CA", o.GetName())
+			}
+		}
+	}
+	if secrets != 1 || bundles == 0 {
+		t.Errorf("the upgrade rendering has %d Secrets and %d APIServices", secrets, bundles)
+	}
+}
+
+// checkDeletionCostRBAC applies the RBAC of the chart with the deletion cost
+// on for the namespace voice, and asks the apiserver what the adapter's
+// ServiceAccount may then do: patch pods in voice, and nowhere else.
+func checkDeletionCostRBAC(ctx context.Context, t *testing.T, cp *framework.ControlPlane, chartDir string) {
+	t.Helper()
+	stream, err := deploy.RenderChart(chartDir, "rtcscale", "rtcscale", `deletionCost: {enabled: true, namespaces: [voice]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "deletion-cost.yaml")
+	if err := os.WriteFile(file, stream, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := framework.ReadManifests(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rbac []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetAPIVersion() == "rbac.authorization.k8s.io/v1" {
+			rbac = append(rbac, o)
+		}
+	}
+	// The namespaces must exist, as install.md says.
+	for _, ns := range []string{"voice", "video"} {
+		if err := framework.CreateNamespace(ctx, cp.Client, ns); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatal(err)
+		}
+	}
+	applier, err := framework.NewApplier(cp.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applier.Apply(ctx, rbac...); err != nil {
+		t.Fatalf("server-side apply of the deletion cost's RBAC: %v", err)
+	}
+	const sa = "system:serviceaccount:rtcscale:rtcscale-adapter"
+	for _, tc := range []struct {
+		verb, namespace string
+		want            bool
+	}{
+		{"patch", "voice", true},
+		{"patch", "video", false},
+		{"patch", "rtcscale", false},
+		{"patch", "", false}, // every namespace
+		{"watch", "video", true},
+		{"delete", "voice", false},
+		{"update", "voice", false},
+	} {
+		// The RBAC authorizer's caches follow the new bindings within a
+		// moment: ask until the answer is the wanted one or time is up.
+		// The first case is allowed only once the binding is seen, so the
+		// denials after it are not the caches' lag.
+		var got bool
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			r, err := cp.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+				Spec: authorizationv1.SubjectAccessReviewSpec{
+					User:               sa,
+					Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:rtcscale", "system:authenticated"},
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: tc.verb, Resource: "pods", Namespace: tc.namespace},
+				},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				return false, err
+			}
+			got = r.Status.Allowed
+			return got == tc.want, nil
+		})
+		if err != nil && !wait.Interrupted(err) {
+			t.Fatalf("SubjectAccessReview: %v", err)
+		}
+		if got != tc.want {
+			t.Errorf("the adapter may %s pods in namespace %q: %v, want %v", tc.verb, tc.namespace, got, tc.want)
+		}
 	}
 }
 
