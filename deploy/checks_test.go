@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -555,14 +554,7 @@ func checkAdapterAccepts(t *testing.T, args []string, configYAML string) {
 	if len(settings) == 0 {
 		t.Fatalf("config.yaml holds no settings")
 	}
-	var argv []string
-	for _, a := range args {
-		if flag := pendingFlag(t, a); flag != "" {
-			t.Logf("%s: not run, the adapter does not define --%s yet (pendingAdapterFlags)", a, flag)
-			continue
-		}
-		argv = append(argv, a)
-	}
+	argv := slices.Clone(args)
 	for k, raw := range settings {
 		v := string(raw) // a number or a boolean as written
 		if raw[0] == '"' {
@@ -577,40 +569,6 @@ func checkAdapterAccepts(t *testing.T, args []string, configYAML string) {
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		t.Errorf("rtcscale %s: %v: %s", strings.Join(argv, " "), err, lines[0])
 	}
-}
-
-// pendingAdapterFlags are flags deploy/ passes that cmd/rtcscale is to
-// define, in the same change (issue 13): --pod-deletion-cost-namespaces
-// (comma-separated) limits the deletion-cost controller to the namespaces
-// where the renderings grant it patch on pods. While the built binary does
-// not define one, checkAdapterAccepts leaves it out of its run and says so;
-// once it does, it is checked as every other flag. Remove the entry then.
-var pendingAdapterFlags = []string{"pod-deletion-cost-namespaces"}
-
-var (
-	adapterHelpOnce sync.Once
-	adapterHelp     string
-)
-
-// pendingFlag returns the name of arg's flag if it is among
-// pendingAdapterFlags and the adapter binary does not define it yet.
-func pendingFlag(t *testing.T, arg string) string {
-	t.Helper()
-	flag, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-	if !slices.Contains(pendingAdapterFlags, flag) {
-		return ""
-	}
-	adapterHelpOnce.Do(func() {
-		out, err := exec.Command(adapterBin, "adapter", "--help").CombinedOutput()
-		if err != nil {
-			t.Fatalf("rtcscale adapter --help: %v\n%s", err, out)
-		}
-		adapterHelp = string(out)
-	})
-	if regexp.MustCompile(`(?m)^\s+--` + regexp.QuoteMeta(flag) + `[ =]`).MatchString(adapterHelp) {
-		return ""
-	}
-	return flag
 }
 
 // TestMain removes the adapter binary built by checkAdapterAccepts.

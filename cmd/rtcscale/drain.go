@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -19,14 +20,16 @@ import (
 // It is off by default: it is the adapter's only write to the cluster and
 // needs patch on pods, which deploy/ grants only with it on.
 type drainFlags struct {
-	on       bool
-	selector string
-	opts     drain.Options
+	on         bool
+	selector   string
+	namespaces []string
+	opts       drain.Options
 }
 
 func (d *drainFlags) add(fs *pflag.FlagSet) {
 	fs.BoolVar(&d.on, "pod-deletion-cost", false, "keep controller.kubernetes.io/pod-deletion-cost of the pods --pod-deletion-cost-selector picks in step with their load, so that a scale-down removes draining and idle pods first (needs patch on pods)")
 	fs.StringVar(&d.selector, "pod-deletion-cost-selector", "rtcscale.io/deletion-cost=calls", "label selector of the pods whose deletion cost is managed: pods opt in")
+	fs.StringSliceVar(&d.namespaces, "pod-deletion-cost-namespaces", nil, "the namespaces whose pods' deletion cost is managed, each watched on its own, so that patch on pods can be granted by a Role in each (the chart's deletionCost.namespaces); empty: every namespace, which needs a ClusterRole")
 	fs.StringVar(&d.opts.Gauge, "pod-deletion-cost-gauge", sample.GaugeCalls, "the gauge whose value orders the pods")
 	fs.DurationVar(&d.opts.Interval, "pod-deletion-cost-interval", 15*time.Second, "how often the deletion costs are brought up to date")
 	fs.IntVar(&d.opts.MaxPatches, "pod-deletion-cost-max-patches", 50, "most pods written per interval")
@@ -42,14 +45,32 @@ func (d *drainFlags) start(ctx context.Context, client kubernetes.Interface, sto
 		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
 	}
 	d.opts.Selector = sel
-	c, err := drain.New(client, store, d.opts)
-	if err != nil {
-		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
+	namespaces := d.namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{""} // every namespace
 	}
-	go func() {
-		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "Pod deletion-cost controller stopped")
+	var cs []*drain.Controller
+	for i, ns := range namespaces {
+		switch {
+		case ns == "" && len(d.namespaces) > 0, ns != "" && !sample.IsDNSLabel(ns):
+			return fmt.Errorf("--pod-deletion-cost-namespaces: %q is not a namespace name", ns)
+		case slices.Contains(namespaces[:i], ns):
+			return fmt.Errorf("--pod-deletion-cost-namespaces: %s is listed twice", ns)
 		}
-	}()
+		opts := d.opts
+		opts.Namespace = ns
+		c, err := drain.New(client, store, opts)
+		if err != nil {
+			return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	for _, c := range cs {
+		go func() {
+			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+				klog.ErrorS(err, "Pod deletion-cost controller stopped")
+			}
+		}()
+	}
 	return nil
 }
