@@ -116,7 +116,13 @@ func (p *Provider) forecast(namespace string, kinds []collector.WorkloadKind, na
 		w.Kind = k
 		a, cov = p.store.WorkloadAggregate(namespace, w, gauge, labels.Everything())
 	}
-	if err := p.complete(gauge, cov, fmt.Sprintf("%s %s/%s", strings.ToLower(w.Kind.String()), namespace, name)); err != nil {
+	t := target{namespace: namespace}
+	if len(kinds) == 1 {
+		// A selector without workload_kind asks of several kinds: only a
+		// namespace without pods can then be named as the mistake.
+		t.workload = w
+	}
+	if err := p.complete(gauge, cov, fmt.Sprintf("%s %s/%s", strings.ToLower(w.Kind.String()), namespace, name), t); err != nil {
 		return 0, time.Time{}, err
 	}
 	v, ok := p.forecaster.Forecast(namespace, w, gauge, a.Sum)

@@ -166,7 +166,7 @@ func TestForecastFromLiveNATSHistory(t *testing.T) {
 		cm2 + "/namespaces/voice/pods/" + pods[0] + "/calls_forecast":                                                                                     "forecasts are of workloads",
 		cm2 + "/namespaces/voice/metrics/calls_forecast":                                                                                                  "forecasts are of workloads",
 		cm2 + "/namespaces/voice/deployments.apps/asterisk/calls_forecast?metricLabelSelector=a%3Db":                                                      "no metric label selector",
-		cm2 + "/namespaces/voice/statefulsets.apps/asterisk/calls_forecast":                                                                               "no pod in scope",
+		cm2 + "/namespaces/voice/statefulsets.apps/asterisk/calls_forecast":                                                                               "but deployment voice/asterisk has",
 		"/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls_forecast":                                                                           "name it in the selector",
 		"/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls_forecast?labelSelector=" + url.QueryEscape("workload=asterisk,region=eu-west"):      "may only say",
 		"/apis/external.metrics.k8s.io/v1beta1/namespaces/voice/calls_forecast?labelSelector=" + url.QueryEscape("workload=asterisk,workload_kind=Pod"):   "is not Deployment",

@@ -28,6 +28,7 @@ func NewLocalHandler(p *Provider, external bool) (http.Handler, error) {
 	cfg.SkipOpenAPIInstallation = true
 	cfg.EnableIndex = false
 	cfg.EnableProfiling = false
+	cfg.BuildHandlerChainFunc = BuildHandlerChain
 	var em provider.ExternalMetricsProvider
 	if external {
 		em = p

@@ -169,7 +169,7 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 		}
 		pv, cov, ok := p.store.PodValue(name.Namespace, name.Name, gauge, metricSel)
 		if !ok {
-			return nil, p.notFound(gauge, cov, fmt.Sprintf("pod %s/%s", name.Namespace, name.Name))
+			return nil, p.notFound(gauge, cov, fmt.Sprintf("pod %s/%s", name.Namespace, name.Name), target{namespace: name.Namespace, pod: name.Name})
 		}
 		ref.Kind, ref.APIVersion = "Pod", "v1"
 		value, ts = pv.Value, pv.Time
@@ -179,7 +179,7 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 			ns = name.Namespace
 		}
 		a, cov := p.store.NamespaceAggregate(ns, gauge, metricSel)
-		if err := p.complete(gauge, cov, "namespace "+ns); err != nil {
+		if err := p.complete(gauge, cov, "namespace "+ns, target{namespace: ns}); err != nil {
 			return nil, err
 		}
 		ref = custom_metrics.ObjectReference{Kind: "Namespace", APIVersion: "v1", Name: ns}
@@ -189,8 +189,9 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 		if !ok {
 			return nil, notFound("rtcscale serves metrics of %s, not of %s", supportedResources, info.GroupResource)
 		}
-		a, cov := p.store.WorkloadAggregate(name.Namespace, collector.Workload{Kind: kind, Name: name.Name}, gauge, metricSel)
-		if err := p.complete(gauge, cov, fmt.Sprintf("%s %s/%s", strings.ToLower(kind.String()), name.Namespace, name.Name)); err != nil {
+		w := collector.Workload{Kind: kind, Name: name.Name}
+		a, cov := p.store.WorkloadAggregate(name.Namespace, w, gauge, metricSel)
+		if err := p.complete(gauge, cov, fmt.Sprintf("%s %s/%s", strings.ToLower(kind.String()), name.Namespace, name.Name), target{namespace: name.Namespace, workload: w}); err != nil {
 			return nil, err
 		}
 		ref.Kind, ref.APIVersion = kind.String(), "apps/v1"
@@ -224,7 +225,7 @@ func (p *Provider) GetMetricBySelector(_ context.Context, namespace string, sele
 	values, cov := p.store.PodValues(namespace, selector, info.Metric, metricSel, (*buf)[:0])
 	defer func() { *buf = values[:0]; p.pool.Put(buf) }()
 	if len(values) == 0 {
-		return nil, p.notFound(info.Metric, cov, fmt.Sprintf("pods matching %q in namespace %s", selector.String(), namespace))
+		return nil, p.noPodValues(namespace, selector, info.Metric, metricSel, cov)
 	}
 	sel := labelSelector(metricSel)
 	items := make([]custom_metrics.MetricValue, len(values))
@@ -267,7 +268,7 @@ func (p *Provider) GetExternalMetric(_ context.Context, namespace string, select
 	if scope != "" {
 		what += " in namespace " + scope
 	}
-	if err := p.complete(gauge, cov, what); err != nil {
+	if err := p.complete(gauge, cov, what, target{namespace: scope}); err != nil {
 		return nil, err
 	}
 	p.metrics.age(a.Oldest)
@@ -282,15 +283,22 @@ func (p *Provider) GetExternalMetric(_ context.Context, namespace string, select
 // complete refuses an aggregate that has no fresh part, or that misses a
 // pod that should be in it: a partial sum looks like a drop in load and
 // would scale the workload down.
-func (p *Provider) complete(gauge string, cov collector.Coverage, what string) error {
+func (p *Provider) complete(gauge string, cov collector.Coverage, what string, t target) error {
 	if cov.Fresh == 0 || cov.Missing > 0 {
-		return p.notFound(gauge, cov, what)
+		return p.notFound(gauge, cov, what, t)
 	}
 	return nil
 }
 
-// notFound explains an empty or refused answer to the operator.
-func (p *Provider) notFound(gauge string, cov collector.Coverage, what string) error {
+// notFound explains an empty or refused answer to the operator: first a
+// namespace, workload or pod that does not exist, then a gauge no sidecar
+// publishes, then the pods that should have published it.
+func (p *Provider) notFound(gauge string, cov collector.Coverage, what string, t target) error {
+	if cov.Pods == 0 {
+		if err := p.absent(t); err != nil {
+			return err
+		}
+	}
 	if !cov.GaugeKnown {
 		return notFound("no sidecar has published the gauge %q yet (gauges seen: %s)", gauge, strings.Join(p.store.Gauges(), ", "))
 	}
