@@ -6,11 +6,11 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	"k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"sigs.k8s.io/custom-metrics-apiserver/pkg/apiserver"
 )
 
 // selectorParams are the query parameters of the metrics APIs that hold a
@@ -21,7 +21,7 @@ var selectorParams = []string{"labelSelector", "metricLabelSelector"}
 // around the metrics APIs, with malformed selectors refused as 400 before
 // they reach them. Set it as the server config's BuildHandlerChainFunc.
 func BuildHandlerChain(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
-	return genericapiserver.DefaultBuildHandlerChain(refuseMalformedSelectors(apiHandler), c)
+	return genericapiserver.DefaultBuildHandlerChain(refuseMalformedSelectors(apiHandler, c.Serializer), c)
 }
 
 // refuseMalformedSelectors answers 400, naming the parameter, for a
@@ -32,7 +32,7 @@ func BuildHandlerChain(apiHandler http.Handler, c *genericapiserver.Config) http
 // is checked too, so that both mistakes read the same. It runs inside the
 // chain, after authentication and authorization: an anonymous client
 // learns nothing from it.
-func refuseMalformedSelectors(next http.Handler) http.Handler {
+func refuseMalformedSelectors(next http.Handler, s runtime.NegotiatedSerializer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		info, ok := request.RequestInfoFrom(req.Context())
 		if !ok || !info.IsResourceRequest || req.URL.RawQuery == "" {
@@ -45,7 +45,7 @@ func refuseMalformedSelectors(next http.Handler) http.Handler {
 			v := query.Get(param)
 			if _, err := labels.Parse(v); err != nil {
 				err := apierrors.NewBadRequest(fmt.Sprintf("%s %q is not a label selector: %s", param, clip(v), clip(err.Error())))
-				responsewriters.ErrorNegotiated(err, apiserver.Codecs, schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}, w, req)
+				responsewriters.ErrorNegotiated(err, s, schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}, w, req)
 				return
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,6 +189,13 @@ func TestMetricsAPI(t *testing.T) {
 		_, err := e.Client.CoreV1().RESTClient().Get().AbsPath(customV1beta2 + ns + "/pods/*/no_such_gauge").DoRaw(ctx)
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("unknown metric: %v; want NotFound", err)
+		}
+		// A malformed metric selector is the caller's mistake, a 400 as a
+		// malformed labelSelector is, not the library's 500.
+		body, err := e.Client.CoreV1().RESTClient().Get().AbsPath(customV1beta2+ns+"/pods/*/calls").
+			Param("labelSelector", "app="+w.name).Param("metricLabelSelector", "bad===(").DoRaw(ctx)
+		if !apierrors.IsBadRequest(err) || !strings.Contains(string(body), `metricLabelSelector \"bad===(\" is not a label selector`) {
+			t.Errorf("malformed metricLabelSelector: %v %s; want BadRequest naming it", err, body)
 		}
 	})
 

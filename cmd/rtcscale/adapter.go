@@ -104,6 +104,13 @@ func runAdapter(ctx context.Context, args []string) error {
 	if cf.external {
 		base.WithExternalMetrics(prov)
 	}
+	// Selectors are checked before the library parses them, so that a
+	// malformed metricLabelSelector is a 400 as a labelSelector is.
+	cfg, err := base.Config()
+	if err != nil {
+		return err
+	}
+	cfg.GenericConfig.BuildHandlerChainFunc = adapter.BuildHandlerChain
 	srv, err := base.Server()
 	if err != nil {
 		return err
