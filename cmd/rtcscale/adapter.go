@@ -25,8 +25,12 @@ import (
 )
 
 func adapterCommand(invocation) (cliflag.NamedFlagSets, func(context.Context, *pflag.FlagSet) error) {
+	o := &adapterOptions{}
+	return o.flags(), o.run
+}
+
+func (o *adapterOptions) flags() cliflag.NamedFlagSets {
 	var fss cliflag.NamedFlagSets
-	var o adapterOptions
 	fs := fss.FlagSet("adapter")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
 	fs.StringVar(&o.configPath, "config", "", "YAML file of settings (flag name: value) that override the flags and are reloaded when the file changes, without a restart: "+
@@ -41,7 +45,7 @@ func adapterCommand(invocation) (cliflag.NamedFlagSets, func(context.Context, *p
 	o.base = &basecmd.AdapterBase{Name: "rtcscale", FlagSet: fss.FlagSet("API server")}
 	o.base.InstallFlags()
 	klogflags.Add(fss.FlagSet("logging"))
-	return fss, o.run
+	return fss
 }
 
 // adapterOptions are the adapter's flags.
@@ -55,9 +59,24 @@ type adapterOptions struct {
 	metricsAddr, configPath string
 }
 
-func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
+// validate refuses the flags' values out of their range. The API server
+// flags are the custom-metrics-apiserver's to check (base.Server).
+func (o *adapterOptions) validate(fs *pflag.FlagSet) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return errors.Join(
+		checkFlags(
+			check{"metrics-bind-address", o.metricsAddr, validAddress(o.metricsAddr), "host:port, the host optional"},
+			check{"nats-ping-interval", o.nats.PingInterval, o.nats.PingInterval > 0, "a duration above 0"},
+		),
+		o.cf.validate(), o.warm.validate(), o.ff.validate(), o.df.validate(),
+	)
+}
+
+func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
+	if err := o.validate(fs); err != nil {
+		return err
 	}
 	// cf changes with the --config file; o.cf keeps the command line's.
 	cf := o.cf

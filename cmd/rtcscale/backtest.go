@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,6 +48,13 @@ func (o *backtestOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := checkFlags(
+		check{"step", o.step, o.step >= 0, "a duration, or 0 for the trace's own step"},
+		check{"refit", o.refit, o.refit > 0, "a duration above 0"},
+		check{"under-cost", o.under, o.under >= 0 && !math.IsInf(o.under, 0), "a number, 0 for the default 1"},
+	); err != nil {
+		return err
 	}
 	var hs []time.Duration
 	for _, f := range strings.Split(o.horizons, ",") {

@@ -55,4 +55,13 @@ func TestBacktestCommand(t *testing.T) {
 			t.Errorf("%q: no error", args)
 		}
 	}
+	for arg, want := range map[string]string{
+		"--step=-1m":      "--step=-1m0s: want a duration, or 0",
+		"--refit=0s":      "--refit=0s: want a duration above 0",
+		"--under-cost=-2": "--under-cost=-2: want a number",
+	} {
+		if err := runCommand(context.Background(), "backtest", []string{"--trace", file, arg}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", arg, err, want)
+		}
+	}
 }

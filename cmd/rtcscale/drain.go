@@ -32,16 +32,28 @@ func (d *drainFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&d.opts.MaxPatches, "pod-deletion-cost-max-patches", 50, "most pods written per interval")
 }
 
-// start runs the controller until ctx is done, if it is on.
+// validate checks the flags, on or off, so that turning the controller on
+// later does not reveal a mistake made now, and parses the selector.
+func (d *drainFlags) validate() error {
+	sel, err := labels.Parse(d.selector)
+	if err != nil {
+		return fmt.Errorf("--pod-deletion-cost-selector=%s: %w", d.selector, err)
+	}
+	d.opts.Selector = sel
+	return checkFlags(
+		check{"pod-deletion-cost-selector", d.selector, !d.on || !sel.Empty(), "a selector that picks some pods: pods opt in"},
+		check{"pod-deletion-cost-gauge", d.opts.Gauge, sample.ValidGaugeName(d.opts.Gauge), "a gauge name"},
+		check{"pod-deletion-cost-interval", d.opts.Interval, d.opts.Interval > 0, "a duration above 0"},
+		check{"pod-deletion-cost-max-patches", d.opts.MaxPatches, d.opts.MaxPatches >= 1, "at least 1"},
+	)
+}
+
+// start runs the controller until ctx is done, if it is on. Call validate
+// first.
 func (d *drainFlags) start(ctx context.Context, client kubernetes.Interface, store *collector.Store) error {
 	if !d.on {
 		return nil
 	}
-	sel, err := labels.Parse(d.selector)
-	if err != nil {
-		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
-	}
-	d.opts.Selector = sel
 	c, err := drain.New(client, store, d.opts)
 	if err != nil {
 		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
