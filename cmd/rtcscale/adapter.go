@@ -106,6 +106,7 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	go awaitAPIServer(ctx, restConfig.Host, versionProbe(client, 10*time.Second), time.Second, time.Minute)
 	cluster, err := collector.WatchCluster(client, store)
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rtcscale/rtcscale/internal/klogtest"
 )
 
 // runMainEnv makes the test binary run main instead of the tests, so that
@@ -23,7 +25,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	klogtest.Main(m)
 }
 
 // runMain runs rtcscale with args as a process and returns its exit code,
