@@ -36,8 +36,6 @@ type whatifOptions struct {
 	stdout, stderr io.Writer
 	// command is the command line, for the report.
 	command                       string
-	startupState, durations       string
-	victims                       string
 	trace, hpa, out, modes, title string
 	maxShort, maxRejected         string
 	sweeps                        sweepFlags
@@ -96,12 +94,12 @@ func whatifCommand(inv invocation) (cliflag.NamedFlagSets, func(context.Context,
 	fleet.IntVar(&o.fleet.Capacity, "capacity", 100, "calls (or participants) one pod can carry")
 	fleet.DurationVar(&o.fleet.Startup, "startup", 2*time.Minute, "time from pod creation to ready")
 	fleet.DurationVar(&o.fleet.StartupJitter, "startup-jitter", 0, "each pod's start-up is drawn uniformly within startup ± this")
-	fleet.StringVar(&o.startupState, "startup-state", "missing", "how a starting pod shows to a Pods metric: missing (Running, no sample yet), pending, or zero (Running, not Ready, reports 0)")
+	fleet.Var(choice[whatif.StartupState]{&o.fleet.StartupState, []whatif.StartupState{whatif.StartMissing, whatif.StartPending, whatif.StartZero}}, "startup-state", "how a starting pod shows to a Pods metric: missing (Running, no sample yet), pending, or zero (Running, not Ready, reports 0)")
 	fleet.DurationVar(&o.fleet.CallDuration, "call-duration", 3*time.Minute, "mean call duration")
-	fleet.StringVar(&o.durations, "durations", "exp", "call duration distribution: exp or fixed")
-	fleet.StringVar(&o.victims, "victims", "replicaset", "scale-down victims: replicaset (the ReplicaSet's default order) or deletion-cost (fewest calls first)")
+	fleet.Var(choice[whatif.Durations]{&o.fleet.Durations, []whatif.Durations{whatif.Exponential, whatif.Fixed}}, "durations", "call duration distribution: exponential (exp) or every call lasting the mean (fixed)")
+	fleet.Var(choice[whatif.Victims]{&o.fleet.Victims, []whatif.Victims{whatif.ReplicaSetOrder, whatif.DeletionCost}}, "victims", "scale-down victims: replicaset (the ReplicaSet's default order) or deletion-cost (fewest calls first)")
 	fleet.DurationVar(&o.fleet.Grace, "grace", 30*time.Second, "termination grace period: a deleted pod's calls drain this long, then are cut (the grace of a --drain policy that gives none)")
-	fleet.Func("drain", "scale-down drain policies to compare, comma-separated or repeated, each replayed with the HPA as written in every mode: none (no preStop: the calls of a deleted pod are cut at once), sleep[=GRACE] (preStop sleep: no new call, the pod runs to the end of its grace period, then its calls are cut) or until-empty[=GRACE] (no new call, the pod exits after its last call, within its grace period); GRACE defaults to --grace; the first is the sweep's and the frontier's (default until-empty)", func(v string) error {
+	fleet.Func("drain", "scale-down drain `policies` to compare, comma-separated or repeated, each replayed with the HPA as written in every mode: none (no preStop: the calls of a deleted pod are cut at once), sleep[=GRACE] (preStop sleep: no new call, the pod runs to the end of its grace period, then its calls are cut) or until-empty[=GRACE] (no new call, the pod exits after its last call, within its grace period); GRACE defaults to --grace; the first is the sweep's and the frontier's (default until-empty)", func(v string) error {
 		o.drains = append(o.drains, v)
 		return nil
 	})
@@ -129,15 +127,6 @@ func (o *whatifOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 		return errors.New("--hpa and one of --trace and --history are required")
 	}
 	var err error
-	if o.fleet.StartupState, err = parseChoice(o.startupState, "startup-state", map[string]whatif.StartupState{"missing": whatif.StartMissing, "pending": whatif.StartPending, "zero": whatif.StartZero}); err != nil {
-		return err
-	}
-	if o.fleet.Durations, err = parseChoice(o.durations, "durations", map[string]whatif.Durations{"exp": whatif.Exponential, "fixed": whatif.Fixed}); err != nil {
-		return err
-	}
-	if o.fleet.Victims, err = parseChoice(o.victims, "victims", map[string]whatif.Victims{"replicaset": whatif.ReplicaSetOrder, "deletion-cost": whatif.DeletionCost}); err != nil {
-		return err
-	}
 	if len(o.drains) > 0 {
 		if o.policies, err = whatif.ParseDrains(strings.Join(o.drains, ","), o.fleet.Grace); err != nil {
 			return fmt.Errorf("--%w", err)
@@ -167,16 +156,36 @@ func (o *whatifOptions) source() string {
 	return o.history.String()
 }
 
-func parseChoice[T any](v, flagName string, choices map[string]T) (T, error) {
-	c, ok := choices[v]
-	if !ok {
-		names := make([]string, 0, len(choices))
-		for k := range choices {
-			names = append(names, k)
-		}
-		return c, fmt.Errorf("--%s %q: want one of %s", flagName, v, strings.Join(names, ", "))
+// choice is a flag whose value is one of all, named by its String.
+type choice[T fmt.Stringer] struct {
+	v   *T
+	all []T
+}
+
+func (c choice[T]) String() string {
+	if c.v == nil {
+		return ""
 	}
-	return c, nil
+	return (*c.v).String()
+}
+
+func (c choice[T]) Set(s string) error {
+	for _, x := range c.all {
+		if x.String() == s {
+			*c.v = x
+			return nil
+		}
+	}
+	return fmt.Errorf("want one of %s", c.Type())
+}
+
+// Type lists the choices, for --help.
+func (c choice[T]) Type() string {
+	names := make([]string, len(c.all))
+	for i, x := range c.all {
+		names[i] = x.String()
+	}
+	return strings.Join(names, "|")
 }
 
 // replayAll runs the replays and writes the table, the verdict and the
@@ -322,9 +331,9 @@ func params(o whatifOptions, rep *whatif.Report) [][2]string {
 	return [][2]string{
 		{"trace", traceParam(o)},
 		{"HPA", o.hpa},
-		{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, startupStateName(o.fleet.StartupState))},
-		{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
-		{"scale-down", fmt.Sprintf("%s victims; drain %s", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], drainsParam(rep.Drains))},
+		{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, o.fleet.StartupState)},
+		{"calls", fmt.Sprintf("mean %s, %s durations", o.fleet.CallDuration, o.fleet.Durations)},
+		{"scale-down", fmt.Sprintf("%s victims; drain %s", o.fleet.Victims, drainsParam(rep.Drains))},
 		{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
 		{"forecast", fmt.Sprintf("lead %s, refreshed every %s, refitted every %s; metric %s", rep.Lead, o.every, o.refit, forecastMetricNote(rep.HPAs))},
 		{"SLO", rep.Frontier.Budget.Text},
@@ -359,8 +368,4 @@ func traceParam(o whatifOptions) string {
 		return fmt.Sprintf("%s (clipped at 1.5 times its 99th percentile, scaled to a 99th percentile of %g calls)", src, o.p99)
 	}
 	return src + " (values as concurrent calls)"
-}
-
-func startupStateName(s whatif.StartupState) string {
-	return map[whatif.StartupState]string{whatif.StartMissing: "missing", whatif.StartPending: "pending", whatif.StartZero: "zero"}[s]
 }

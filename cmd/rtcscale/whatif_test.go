@@ -306,3 +306,35 @@ func TestWhatifNYCTaxi(t *testing.T) {
 		t.Fatalf("pod-hours against the oracle: %v %v", rows["reactive"], rows["predictive"])
 	}
 }
+
+// TestChoiceFlags checks that every value of the enums whatif's flags take
+// is named, and named once, so that --help lists it and the flag sets it.
+func TestChoiceFlags(t *testing.T) {
+	roundTrip := func(name string, all []string, set func(string) error, get func() string) {
+		seen := map[string]bool{}
+		for _, n := range all {
+			if seen[n] || strings.Contains(n, "(") {
+				t.Errorf("%s: %q is no name of its own", name, n)
+			}
+			seen[n] = true
+			if err := set(n); err != nil || get() != n {
+				t.Errorf("%s: setting %q gives %q, %v", name, n, get(), err)
+			}
+		}
+		if err := set("psychic"); err == nil {
+			t.Errorf("%s: an unknown value is taken", name)
+		}
+	}
+	var st whatif.StartupState
+	c := choice[whatif.StartupState]{&st, []whatif.StartupState{whatif.StartMissing, whatif.StartPending, whatif.StartZero}}
+	roundTrip("--startup-state", strings.Split(c.Type(), "|"), c.Set, c.String)
+	var d whatif.Durations
+	cd := choice[whatif.Durations]{&d, []whatif.Durations{whatif.Exponential, whatif.Fixed}}
+	roundTrip("--durations", strings.Split(cd.Type(), "|"), cd.Set, cd.String)
+	var v whatif.Victims
+	cv := choice[whatif.Victims]{&v, []whatif.Victims{whatif.ReplicaSetOrder, whatif.DeletionCost}}
+	roundTrip("--victims", strings.Split(cv.Type(), "|"), cv.Set, cv.String)
+	if s := whatif.Victims(9).String(); s != "Victims(9)" {
+		t.Errorf("an unknown Victims prints %q", s)
+	}
+}
