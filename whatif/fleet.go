@@ -23,6 +23,16 @@ const (
 	Fixed
 )
 
+var durationsNames = map[Durations]string{Exponential: "exp", Fixed: "fixed"}
+
+// String is the distribution's name in `rtcscale whatif --durations`.
+func (d Durations) String() string {
+	if s, ok := durationsNames[d]; ok {
+		return s
+	}
+	return fmt.Sprintf("Durations(%d)", uint8(d))
+}
+
 // Victims is how the ReplicaSet picks the pods to delete at scale-down.
 type Victims uint8
 
@@ -38,6 +48,16 @@ const (
 	// fewest calls go first (after the not-ready ones).
 	DeletionCost
 )
+
+var victimsNames = map[Victims]string{ReplicaSetOrder: "replicaset", DeletionCost: "deletion-cost"}
+
+// String is the order's name in `rtcscale whatif --victims`.
+func (v Victims) String() string {
+	if s, ok := victimsNames[v]; ok {
+		return s
+	}
+	return fmt.Sprintf("Victims(%d)", uint8(v))
+}
 
 // Drain is what a pod deleted at scale-down does with the calls it
 // carries. In every policy the ReplicaSet replaces it at once (it no longer
@@ -89,6 +109,16 @@ const (
 	// custom metric the HPA counts it as a ready pod at 0.
 	StartZero
 )
+
+var startupStateNames = map[StartupState]string{StartMissing: "missing", StartPending: "pending", StartZero: "zero"}
+
+// String is the state's name in `rtcscale whatif --startup-state`.
+func (s StartupState) String() string {
+	if n, ok := startupStateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("StartupState(%d)", uint8(s))
+}
 
 // Fleet describes the pods behind the HPA.
 type Fleet struct {

@@ -14,6 +14,7 @@ var allowedDeps = []string{
 	"github.com/rtcscale/rtcscale/cmd/rtcscale-sidecar",
 	"github.com/rtcscale/rtcscale/sidecar",
 	"github.com/rtcscale/rtcscale/sample",
+	"github.com/rtcscale/rtcscale/internal/buildinfo",
 	"github.com/rtcscale/rtcscale/internal/klogflags",
 	"github.com/rtcscale/rtcscale/internal/natsconn",
 	"github.com/rtcscale/rtcscale/internal/ops",

@@ -15,15 +15,17 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/rtcscale/rtcscale/internal/buildinfo"
 	"github.com/rtcscale/rtcscale/sidecar/app"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version may be set at link time (-ldflags "-X main.version=v1.2.3"), for
+// a build without VCS information; see buildinfo.Version.
+var version string
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "version" {
-		fmt.Println("rtcscale-sidecar", version)
+	if len(os.Args) == 2 && (os.Args[1] == "version" || os.Args[1] == "--version") {
+		fmt.Println("rtcscale-sidecar", buildinfo.Version(version))
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

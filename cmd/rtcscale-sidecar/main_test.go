@@ -140,3 +140,15 @@ func TestSIGTERM(t *testing.T) {
 		}
 	})
 }
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "version"} {
+		cmd := exec.Command(os.Args[0], arg)
+		cmd.Env = append(os.Environ(), runMainEnv+"=1")
+		out, err := cmd.Output()
+		// A test binary has no VCS stamp: internal/buildinfo's test covers it.
+		if err != nil || !strings.HasPrefix(string(out), "rtcscale-sidecar ") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("rtcscale-sidecar %s: %q, %v", arg, out, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/kubernetes"
+	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/klog/v2"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 
@@ -23,46 +24,81 @@ import (
 	"github.com/rtcscale/rtcscale/internal/ops"
 )
 
-func runAdapter(ctx context.Context, args []string) error {
-	base := &basecmd.AdapterBase{Name: "rtcscale", FlagSet: pflag.NewFlagSet("adapter", pflag.ContinueOnError)}
-	base.InstallFlags()
-	fs := base.FlagSet
-	var cf collectorFlags
-	cf.add(fs)
-	var natsOpts natsconn.Options
-	natsOpts.AddFlags(fs)
-	var warm warmFlags
-	warm.add(fs)
-	var ff forecastFlags
-	ff.add(fs)
-	var df drainFlags
-	df.add(fs)
-	metricsAddr := fs.String("metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
-	configPath := fs.String("config", "", "YAML file of settings (flag name: value) that override the flags and are reloaded when the file changes, without a restart: "+
+func adapterCommand(invocation) (cliflag.NamedFlagSets, func(context.Context, *pflag.FlagSet) error) {
+	o := &adapterOptions{}
+	return o.flags(), o.run
+}
+
+func (o *adapterOptions) flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	fs := fss.FlagSet("adapter")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":9090", "where to serve self-metrics (/metrics) and probes (/healthz, /readyz); 127.0.0.1:PORT keeps them local")
+	fs.StringVar(&o.configPath, "config", "", "YAML file of settings (flag name: value) that override the flags and are reloaded when the file changes, without a restart: "+
 		"stale-after, max-clock-skew, max-series, max-series-per-namespace, max-gauge-names, startup-grace, external-metrics-all-namespaces")
-	klogflags.Add(fs)
-	if err := fs.Parse(args); err != nil {
+	o.cf.add(fss.FlagSet("collector"))
+	o.nats.AddFlags(fss.FlagSet("NATS"))
+	o.warm.add(fss.FlagSet("warm restart"))
+	o.ff.add(fss.FlagSet("forecast"))
+	o.df.add(fss.FlagSet("pod deletion cost"))
+	// The custom-metrics-apiserver's flags: serving, authentication and
+	// authorization, audit, and the Kubernetes client.
+	o.base = &basecmd.AdapterBase{Name: "rtcscale", FlagSet: fss.FlagSet("API server")}
+	o.base.InstallFlags()
+	klogflags.Add(fss.FlagSet("logging"))
+	return fss
+}
+
+// adapterOptions are the adapter's flags.
+type adapterOptions struct {
+	base                    *basecmd.AdapterBase
+	cf                      collectorFlags
+	nats                    natsconn.Options
+	warm                    warmFlags
+	ff                      forecastFlags
+	df                      drainFlags
+	metricsAddr, configPath string
+}
+
+// validate refuses the flags' values out of their range. The API server
+// flags are the custom-metrics-apiserver's to check (base.Server).
+func (o *adapterOptions) validate(fs *pflag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return errors.Join(
+		checkFlags(
+			check{"metrics-bind-address", o.metricsAddr, validAddress(o.metricsAddr), "host:port, the host optional"},
+			check{"nats-ping-interval", o.nats.PingInterval, o.nats.PingInterval > 0, "a duration above 0"},
+		),
+		o.cf.validate(), o.warm.validate(), o.ff.validate(), o.df.validate(),
+	)
+}
+
+func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
+	if err := o.validate(fs); err != nil {
 		return err
 	}
+	// cf changes with the --config file; o.cf keeps the command line's.
+	cf := o.cf
 	var configContent []byte
-	if *configPath != "" {
+	if o.configPath != "" {
 		var err error
-		if configContent, err = os.ReadFile(*configPath); err != nil {
+		if configContent, err = os.ReadFile(o.configPath); err != nil {
 			return err
 		}
 		if cf, err = loadSettings(configContent, fs); err != nil {
-			return fmt.Errorf("--config %s: %w", *configPath, err)
+			return fmt.Errorf("--config %s: %w", o.configPath, err)
 		}
 	}
-	natsOpts.Password = os.Getenv("NATS_PASSWORD")
-	natsOpts.Name = "rtcscale-adapter"
+	o.nats.Password = os.Getenv("NATS_PASSWORD")
+	o.nats.Name = "rtcscale-adapter"
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cm := collector.NewMetrics(reg)
 	store := collector.NewStore(cf.store, cm)
 
-	restConfig, err := base.ClientConfig()
+	restConfig, err := o.base.ClientConfig()
 	if err != nil {
 		return err
 	}
@@ -70,12 +106,13 @@ func runAdapter(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	go awaitAPIServer(ctx, restConfig.Host, versionProbe(client, 10*time.Second), time.Second, time.Minute)
 	cluster, err := collector.WatchCluster(client, store)
 	if err != nil {
 		return err
 	}
 
-	nc, err := natsconn.Dial(natsOpts, cm)
+	nc, err := natsconn.Dial(o.nats, cm)
 	if err != nil {
 		return err
 	}
@@ -85,14 +122,14 @@ func runAdapter(ctx context.Context, args []string) error {
 	// subscribing.
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
-	warm.cfg.Prefix, warm.cfg.MaxMsgs = cf.subjectPrefix, int64(cf.store.MaxSeries)
+	o.warm.cfg.Prefix, o.warm.cfg.MaxMsgs = cf.subjectPrefix, int64(cf.store.MaxSeries)
 	go func() {
-		if err := warm.subscribe(ctx, nc, sub); err != nil {
+		if err := o.warm.subscribe(ctx, nc, sub); err != nil {
 			fail(err)
 		}
 	}()
 
-	live, err := ff.start(ctx, store, nc, reg)
+	live, err := o.ff.start(ctx, store, nc, reg)
 	if err != nil {
 		return err
 	}
@@ -100,18 +137,18 @@ func runAdapter(ctx context.Context, args []string) error {
 		cf.provider.Forecaster = live
 	}
 	prov := adapter.NewProvider(store, cf.provider, adapter.NewMetrics(reg))
-	base.WithCustomMetrics(prov)
+	o.base.WithCustomMetrics(prov)
 	if cf.external {
-		base.WithExternalMetrics(prov)
+		o.base.WithExternalMetrics(prov)
 	}
 	// Selectors are checked before the library parses them, so that a
 	// malformed metricLabelSelector is a 400 as a labelSelector is.
-	cfg, err := base.Config()
+	cfg, err := o.base.Config()
 	if err != nil {
 		return err
 	}
 	cfg.GenericConfig.BuildHandlerChainFunc = adapter.BuildHandlerChain
-	srv, err := base.Server()
+	srv, err := o.base.Server()
 	if err != nil {
 		return err
 	}
@@ -130,10 +167,10 @@ func runAdapter(ctx context.Context, args []string) error {
 		}
 	}
 	go store.Run(ctx.Done(), 5*time.Second)
-	if err := df.start(ctx, client, store); err != nil {
+	if err := o.df.start(ctx, client, store); err != nil {
 		return err
 	}
-	if *configPath != "" {
+	if o.configPath != "" {
 		reload := func(content []byte) error {
 			c, err := loadSettings(content, fs)
 			if err != nil {
@@ -143,7 +180,7 @@ func runAdapter(ctx context.Context, args []string) error {
 			prov.SetOptions(c.provider)
 			return nil
 		}
-		if err := watchConfig(ctx, *configPath, configContent, newConfigMetrics(reg).counted(reload)); err != nil {
+		if err := watchConfig(ctx, o.configPath, configContent, newConfigMetrics(reg).counted(reload)); err != nil {
 			return err
 		}
 	}
@@ -154,15 +191,15 @@ func runAdapter(ctx context.Context, args []string) error {
 	if live != nil {
 		checks = append(checks, ops.Check{Name: "history", Check: live.StoreStatus, Warn: true})
 	}
-	opsServer := &http.Server{Addr: *metricsAddr, Handler: ops.NewHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
+	opsServer := &http.Server{Addr: o.metricsAddr, Handler: ops.NewHandler(reg, checks...), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := opsServer.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			klog.ErrorS(err, "Self-metrics server failed", "address", *metricsAddr)
+			klog.ErrorS(err, "Self-metrics server failed", "address", o.metricsAddr)
 		}
 	}()
 	defer opsServer.Close()
 
-	klog.InfoS("Serving metrics APIs", "natsURL", natsconn.RedactURLs(natsOpts.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil, "podDeletionCost", df.on)
+	klog.InfoS("Serving metrics APIs", "natsURL", natsconn.RedactURLs(o.nats.URL), "subjects", cf.subjectPrefix+".>", "externalMetrics", cf.external, "forecasts", live != nil, "podDeletionCost", o.df.on)
 	if err := srv.GenericAPIServer.PrepareRun().RunWithContext(ctx); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestBacktestCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := backtest(context.Background(), []string{"--trace", file, "--horizon", "1h,24h", "--holdout", "120h"}, &out); err != nil {
+	if err := runCommand(context.Background(), "backtest", []string{"--trace", file, "--horizon", "1h,24h", "--holdout", "120h"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"periodicity daily", "holdout 120h0m0s", "chosen", "24h0m0s ahead: would pick",
@@ -38,7 +39,7 @@ func TestBacktestCommand(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if err := backtest(context.Background(), []string{"--trace", file, "--horizon", "1h", "--holdout", "25%"}, &out); err != nil || !strings.Contains(out.String(), "holdout 126h0m0s") {
+	if err := runCommand(context.Background(), "backtest", []string{"--trace", file, "--horizon", "1h", "--holdout", "25%"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "holdout 126h0m0s") {
 		t.Fatalf("--holdout 25%%: %v\n%s", err, out.String())
 	}
 	for _, args := range [][]string{
@@ -50,8 +51,17 @@ func TestBacktestCommand(t *testing.T) {
 		{"--trace", file, "--holdout", "40%"},
 		{"--trace", file, "--holdout", "soon"},
 	} {
-		if err := backtest(context.Background(), args, &bytes.Buffer{}); err == nil {
+		if err := runCommand(context.Background(), "backtest", args, &bytes.Buffer{}, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)
+		}
+	}
+	for arg, want := range map[string]string{
+		"--step=-1m":      "--step=-1m0s: want a duration, or 0",
+		"--refit=0s":      "--refit=0s: want a duration above 0",
+		"--under-cost=-2": "--under-cost=-2: want a number",
+	} {
+		if err := runCommand(context.Background(), "backtest", []string{"--trace", file, arg}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", arg, err, want)
 		}
 	}
 }

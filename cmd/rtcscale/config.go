@@ -32,7 +32,7 @@ import (
 var restartOnly = []string{"subject-prefix", "enable-external-metrics"}
 
 // loadSettings returns the collector settings of a config file's content
-// over those of the command line.
+// over those of the command line, refusing any out of its range.
 func loadSettings(content []byte, cmdline *pflag.FlagSet) (collectorFlags, error) {
 	var cf collectorFlags
 	fs := pflag.NewFlagSet("config", pflag.ContinueOnError)
@@ -70,7 +70,7 @@ func loadSettings(content []byte, cmdline *pflag.FlagSet) (collectorFlags, error
 			return cf, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	return cf, nil
+	return cf, cf.validate()
 }
 
 // settingValue returns a YAML scalar as a flag value: a string unquoted,

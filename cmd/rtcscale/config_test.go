@@ -64,6 +64,10 @@ func TestLoadSettings(t *testing.T) {
 		"stale-after:\n":                   "no value",
 		"- stale-after: 3\n":               "want a YAML map",
 		"stale-after: 3\nstale-after: 4\n": "want a YAML map",
+		// Out of range, in the file as on the command line.
+		"stale-after: -1\n":        "--stale-after=-1: want a number of publish intervals above 0",
+		"max-gauge-names: 65536\n": "--max-gauge-names=65536: want 1 to 65535",
+		"startup-grace: 0s\n":      "--startup-grace=0s: want a duration above 0",
 	} {
 		if _, err := loadSettings([]byte(content), fs); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one containing %q", content, err, want)

@@ -35,28 +35,42 @@ func (d *drainFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&d.opts.MaxPatches, "pod-deletion-cost-max-patches", 50, "most pods written per interval")
 }
 
-// start runs the controller until ctx is done, if it is on.
+// validate checks the flags, on or off, so that turning the controller on
+// later does not reveal a mistake made now, and parses the selector.
+func (d *drainFlags) validate() error {
+	sel, err := labels.Parse(d.selector)
+	if err != nil {
+		return fmt.Errorf("--pod-deletion-cost-selector=%s: %w", d.selector, err)
+	}
+	d.opts.Selector = sel
+	for i, ns := range d.namespaces {
+		switch {
+		case !sample.IsDNSLabel(ns):
+			return fmt.Errorf("--pod-deletion-cost-namespaces: %q is not a namespace name", ns)
+		case slices.Contains(d.namespaces[:i], ns):
+			return fmt.Errorf("--pod-deletion-cost-namespaces: %s is listed twice", ns)
+		}
+	}
+	return checkFlags(
+		check{"pod-deletion-cost-selector", d.selector, !d.on || !sel.Empty(), "a selector that picks some pods: pods opt in"},
+		check{"pod-deletion-cost-gauge", d.opts.Gauge, sample.ValidGaugeName(d.opts.Gauge), "a gauge name"},
+		check{"pod-deletion-cost-interval", d.opts.Interval, d.opts.Interval > 0, "a duration above 0"},
+		check{"pod-deletion-cost-max-patches", d.opts.MaxPatches, d.opts.MaxPatches >= 1, "at least 1"},
+	)
+}
+
+// start runs the controller until ctx is done, if it is on. Call validate
+// first.
 func (d *drainFlags) start(ctx context.Context, client kubernetes.Interface, store *collector.Store) error {
 	if !d.on {
 		return nil
 	}
-	sel, err := labels.Parse(d.selector)
-	if err != nil {
-		return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
-	}
-	d.opts.Selector = sel
 	namespaces := d.namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{""} // every namespace
 	}
 	var cs []*drain.Controller
-	for i, ns := range namespaces {
-		switch {
-		case ns == "" && len(d.namespaces) > 0, ns != "" && !sample.IsDNSLabel(ns):
-			return fmt.Errorf("--pod-deletion-cost-namespaces: %q is not a namespace name", ns)
-		case slices.Contains(namespaces[:i], ns):
-			return fmt.Errorf("--pod-deletion-cost-namespaces: %s is listed twice", ns)
-		}
+	for _, ns := range namespaces {
 		opts := d.opts
 		opts.Namespace = ns
 		c, err := drain.New(client, store, opts)

@@ -16,7 +16,7 @@ import (
 // a list that names no namespace or one twice.
 func TestDeletionCostNamespaces(t *testing.T) {
 	for args, want := range map[string]string{
-		"--pod-deletion-cost-namespaces=voice,video": "",
+		"--pod-deletion-cost-namespaces=voice,video":  "",
 		"--pod-deletion-cost-namespaces=voice,,video": `"" is not a namespace name`,
 		"--pod-deletion-cost-namespaces=Voice":        `"Voice" is not a namespace name`,
 		"--pod-deletion-cost-namespaces=voice,voice":  "voice is listed twice",
@@ -28,7 +28,10 @@ func TestDeletionCostNamespaces(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		err := d.start(ctx, fake.NewClientset(), collector.NewStore(collector.Options{}, nil))
+		err := d.validate()
+		if err == nil {
+			err = d.start(ctx, fake.NewClientset(), collector.NewStore(collector.Options{}, nil))
+		}
 		cancel()
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Errorf("%s: %v, want %q", args, err, want)

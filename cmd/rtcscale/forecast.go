@@ -28,7 +28,7 @@ func (f *forecastFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&f.live.MaxSeries, "forecast-max-series", 500, "most histories (workload × gauge) held; more are refused and counted in rtcscale_forecast_series_refused_total")
 	fs.StringVar(&f.store.Stream, "history-stream", "RTCSCALE_HISTORY", "JetStream stream that keeps the workloads' histories (created if missing; every adapter replica writes to it, deduplicated)")
 	fs.StringVar(&f.store.Subject, "history-subject", "rtcscale.history.v1", "subject prefix of the history stream")
-	fs.IntVar(&f.store.Replicas, "history-replicas", 1, "replicas of the history stream in a clustered JetStream")
+	fs.IntVar(&f.store.Replicas, "history-replicas", 1, fmt.Sprintf("replicas of the history stream in a clustered JetStream (1 to %d)", maxStreamReplicas))
 }
 
 // start returns the forecaster, or nil when forecasts are off, and runs it

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,7 +22,7 @@ type warmFlags struct {
 
 func (w *warmFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&w.cfg.Stream, "warm-restart-stream", "", "JetStream stream that keeps the latest sample of every pod (created if missing), loaded at start so that values are served at once after a restart; empty: off, start cold on core NATS")
-	fs.IntVar(&w.cfg.Replicas, "warm-restart-replicas", 1, "replicas of the warm-restart stream in a NATS cluster (3 survives the loss of a node)")
+	fs.IntVar(&w.cfg.Replicas, "warm-restart-replicas", 1, fmt.Sprintf("replicas of the warm-restart stream in a NATS cluster (1 to %d; 3 survives the loss of a node)", maxStreamReplicas))
 	fs.BoolVar(&w.cfg.Memory, "warm-restart-memory", false, "keep the warm-restart stream in NATS memory instead of on disk (a restart of NATS itself then empties it)")
 	fs.DurationVar(&w.timeout, "warm-restart-timeout", 30*time.Second, "longest wait for the warm-restart stream at start; past it the adapter starts cold")
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -12,6 +11,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/spf13/pflag"
+	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/rtcscale/rtcscale/hpasim"
 	"github.com/rtcscale/rtcscale/predictor"
@@ -29,16 +31,11 @@ var newForecaster = func(refit time.Duration) whatif.Forecaster {
 	})
 }
 
-// runWhatif is `rtcscale whatif`: it replays a load trace through a
-// simulation of the HPA given as a manifest, reactive as written, with
-// rtcscale's forecast metric added, and against the oracle, and reports
-// what each would have cost and missed.
-func runWhatif(ctx context.Context, args []string) error {
-	return whatifMain(ctx, args, os.Stdout, os.Stderr)
-}
-
 // whatifOptions are the command's flags.
 type whatifOptions struct {
+	stdout, stderr io.Writer
+	// command is the command line, for the report.
+	command                       string
 	trace, hpa, out, modes, title string
 	maxShort, maxRejected         string
 	sweeps                        sweepFlags
@@ -59,6 +56,8 @@ type sweepFlags []whatif.Sweep
 
 func (s *sweepFlags) String() string { return fmt.Sprint(*s) }
 
+func (s *sweepFlags) Type() string { return "sweep" }
+
 func (s *sweepFlags) Set(v string) error {
 	sw, err := whatif.ParseSweep(v)
 	if err != nil {
@@ -73,70 +72,61 @@ func (s *sweepFlags) Set(v string) error {
 	return nil
 }
 
-func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var o whatifOptions
-	fs := flag.NewFlagSet("whatif", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rtcscale whatif --trace FILE --hpa MANIFEST [flags]")
-		fs.PrintDefaults()
-	}
+// whatifCommand is `rtcscale whatif`: it replays a load trace through a
+// simulation of the HPA given as a manifest, reactive as written, with
+// rtcscale's forecast metric added, and against the oracle, and reports
+// what each would have cost and missed.
+func whatifCommand(inv invocation) (cliflag.NamedFlagSets, func(context.Context, *pflag.FlagSet) error) {
+	var fss cliflag.NamedFlagSets
+	o := &whatifOptions{stdout: inv.stdout, stderr: inv.stderr, command: strings.Join(append([]string{"rtcscale whatif"}, inv.args...), " ")}
+	fs := fss.FlagSet("whatif")
 	fs.StringVar(&o.trace, "trace", "", "load trace: CSV of timestamp,value (date-time or unix seconds), read as concurrent calls")
-	o.history.addFlags(fs)
 	fs.Float64Var(&o.peak, "peak", 0, "scale the trace so that its peak is this many concurrent calls (0: as is)")
 	fs.Float64Var(&o.p99, "p99", 0, "scale the trace so that its 99th percentile is this many concurrent calls, clipping it at 1.5 times that (0: as is; instead of --peak)")
 	fs.StringVar(&o.hpa, "hpa", "", "the autoscaling/v2 HorizontalPodAutoscaler manifest the operator would apply (YAML or JSON)")
-	fs.IntVar(&o.fleet.Capacity, "capacity", 100, "calls (or participants) one pod can carry")
-	fs.DurationVar(&o.fleet.Startup, "startup", 2*time.Minute, "time from pod creation to ready")
-	fs.DurationVar(&o.fleet.StartupJitter, "startup-jitter", 0, "each pod's start-up is drawn uniformly within startup ± this")
-	startupState := fs.String("startup-state", "missing", "how a starting pod shows to a Pods metric: missing (Running, no sample yet), pending, or zero (Running, not Ready, reports 0)")
-	fs.DurationVar(&o.fleet.CallDuration, "call-duration", 3*time.Minute, "mean call duration")
-	durations := fs.String("durations", "exp", "call duration distribution: exp or fixed")
-	victims := fs.String("victims", "replicaset", "scale-down victims: replicaset (the ReplicaSet's default order) or deletion-cost (fewest calls first)")
-	fs.DurationVar(&o.fleet.Grace, "grace", 30*time.Second, "termination grace period: a deleted pod's calls drain this long, then are cut (the grace of a --drain policy that gives none)")
-	fs.Func("drain", "scale-down drain policies to compare, comma-separated or repeated, each replayed with the HPA as written in every mode: none (no preStop: the calls of a deleted pod are cut at once), sleep[=GRACE] (preStop sleep: no new call, the pod runs to the end of its grace period, then its calls are cut) or until-empty[=GRACE] (no new call, the pod exits after its last call, within its grace period); GRACE defaults to --grace; the first is the sweep's and the frontier's (default until-empty)", func(v string) error {
-		o.drains = append(o.drains, v)
-		return nil
-	})
-	seed := fs.Uint64("seed", 1, "random seed; a replay is deterministic given it")
-	fs.IntVar(&o.initial, "initial", 0, "replicas at the start (0: what the HPA's first metric asks for at the first sample)")
-	fs.DurationVar(&o.ctrl.SyncPeriod, "sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period: the replay's step")
-	fs.Float64Var(&o.ctrl.Tolerance, "tolerance", 0.1, "kube-controller-manager --horizontal-pod-autoscaler-tolerance")
-	fs.DurationVar(&o.ctrl.DownscaleStabilization, "downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
 	fs.StringVar(&o.modes, "modes", "reactive,predictive,foresight,oracle", "modes to run, comma-separated: reactive (the HPA without its forecast metrics), predictive (with rtcscale's forecast), foresight (with a perfect forecast: the ceiling of any forecast) and oracle (the fewest pods that never fall short)")
-	fs.DurationVar(&o.lead, "lead", 0, "how far ahead the forecast looks (0: start-up + jitter + 1m)")
-	fs.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster samples the load and the forecast is refreshed (the predictor's history step)")
-	fs.DurationVar(&o.refit, "refit", 15*time.Minute, "how often the predictor is refitted on the load offered so far, as the live adapter does every 15m (a replay costs the same whatever the period)")
-	fs.Var(&o.sweeps, "sweep", "replay a grid of settings beside the HPA as written, repeatable: target=V1,V2,... (every metric's target), forecast-target=V1,... (the forecast metrics' alone), lead=D1,D2,... or stabilization=D1,D2,...; a,b,...,z is a progression (target=50,55,...,115)")
-	fs.StringVar(&o.maxShort, "max-short", "", "the SLO the frontier holds every setting to: at most this many minutes short of capacity, as a share of the trace's minutes (0.1%), minutes (300) or a duration (5h); default: as reliable as the HPA as written")
-	fs.StringVar(&o.maxRejected, "max-rejected", "", "the SLO as rejected calls: a share of the calls offered (0.01%) or a number of calls; with --max-short, both must hold")
+	fs.Uint64Var(&o.fleet.Seed, "seed", 1, "random seed; a replay is deterministic given it")
+	fs.IntVar(&o.initial, "initial", 0, "replicas at the start (0: what the HPA's first metric asks for at the first sample)")
 	fs.DurationVar(&o.bucket, "bucket", 30*time.Minute, "resolution of the timeline CSV and plots")
 	fs.StringVar(&o.out, "out", "whatif-out", "directory for timeline.csv, summary.json, plot.png, plot.svg, week.png, frontier.png, frontier.svg and report.html (empty: none)")
 	fs.StringVar(&o.title, "title", "", "report title (default: the trace's file name)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
+	fleet := fss.FlagSet("fleet")
+	fleet.IntVar(&o.fleet.Capacity, "capacity", 100, "calls (or participants) one pod can carry")
+	fleet.DurationVar(&o.fleet.Startup, "startup", 2*time.Minute, "time from pod creation to ready")
+	fleet.DurationVar(&o.fleet.StartupJitter, "startup-jitter", 0, "each pod's start-up is drawn uniformly within startup ± this")
+	fleet.Var(choice[whatif.StartupState]{&o.fleet.StartupState, []whatif.StartupState{whatif.StartMissing, whatif.StartPending, whatif.StartZero}}, "startup-state", "how a starting pod shows to a Pods metric: missing (Running, no sample yet), pending, or zero (Running, not Ready, reports 0)")
+	fleet.DurationVar(&o.fleet.CallDuration, "call-duration", 3*time.Minute, "mean call duration")
+	fleet.Var(choice[whatif.Durations]{&o.fleet.Durations, []whatif.Durations{whatif.Exponential, whatif.Fixed}}, "durations", "call duration distribution: exponential (exp) or every call lasting the mean (fixed)")
+	fleet.Var(choice[whatif.Victims]{&o.fleet.Victims, []whatif.Victims{whatif.ReplicaSetOrder, whatif.DeletionCost}}, "victims", "scale-down victims: replicaset (the ReplicaSet's default order) or deletion-cost (fewest calls first)")
+	fleet.DurationVar(&o.fleet.Grace, "grace", 30*time.Second, "termination grace period: a deleted pod's calls drain this long, then are cut (the grace of a --drain policy that gives none)")
+	fleet.Func("drain", "scale-down drain `policies` to compare, comma-separated or repeated, each replayed with the HPA as written in every mode: none (no preStop: the calls of a deleted pod are cut at once), sleep[=GRACE] (preStop sleep: no new call, the pod runs to the end of its grace period, then its calls are cut) or until-empty[=GRACE] (no new call, the pod exits after its last call, within its grace period); GRACE defaults to --grace; the first is the sweep's and the frontier's (default until-empty)", func(v string) error {
+		o.drains = append(o.drains, v)
+		return nil
+	})
+	controller := fss.FlagSet("controller")
+	controller.DurationVar(&o.ctrl.SyncPeriod, "sync-period", 15*time.Second, "kube-controller-manager --horizontal-pod-autoscaler-sync-period: the replay's step")
+	controller.Float64Var(&o.ctrl.Tolerance, "tolerance", 0.1, "kube-controller-manager --horizontal-pod-autoscaler-tolerance")
+	controller.DurationVar(&o.ctrl.DownscaleStabilization, "downscale-stabilization", 5*time.Minute, "kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization")
+	forecast := fss.FlagSet("forecast")
+	forecast.DurationVar(&o.lead, "lead", 0, "how far ahead the forecast looks (0: start-up + jitter + 1m)")
+	forecast.DurationVar(&o.every, "forecast-every", time.Minute, "how often the forecaster samples the load and the forecast is refreshed (the predictor's history step)")
+	forecast.DurationVar(&o.refit, "refit", 15*time.Minute, "how often the predictor is refitted on the load offered so far, as the live adapter does every 15m (a replay costs the same whatever the period)")
+	sweep := fss.FlagSet("sweep")
+	sweep.Var(&o.sweeps, "sweep", "replay a grid of settings beside the HPA as written, repeatable: target=V1,V2,... (every metric's target), forecast-target=V1,... (the forecast metrics' alone), lead=D1,D2,... or stabilization=D1,D2,...; a,b,...,z is a progression (target=50,55,...,115)")
+	sweep.StringVar(&o.maxShort, "max-short", "", "the SLO the frontier holds every setting to: at most this many minutes short of capacity, as a share of the trace's minutes (0.1%), minutes (300) or a duration (5h); default: as reliable as the HPA as written")
+	sweep.StringVar(&o.maxRejected, "max-rejected", "", "the SLO as rejected calls: a share of the calls offered (0.01%) or a number of calls; with --max-short, both must hold")
+	o.history.addFlags(fss.FlagSet("history"))
+	return fss, o.run
+}
+
+func (o *whatifOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if (o.trace == "") == (o.history.url == "") || o.hpa == "" {
-		fs.Usage()
 		return errors.New("--hpa and one of --trace and --history are required")
 	}
 	var err error
-	if o.fleet.StartupState, err = parseChoice(*startupState, "startup-state", map[string]whatif.StartupState{"missing": whatif.StartMissing, "pending": whatif.StartPending, "zero": whatif.StartZero}); err != nil {
-		return err
-	}
-	if o.fleet.Durations, err = parseChoice(*durations, "durations", map[string]whatif.Durations{"exp": whatif.Exponential, "fixed": whatif.Fixed}); err != nil {
-		return err
-	}
-	if o.fleet.Victims, err = parseChoice(*victims, "victims", map[string]whatif.Victims{"replicaset": whatif.ReplicaSetOrder, "deletion-cost": whatif.DeletionCost}); err != nil {
-		return err
-	}
-	o.fleet.Seed = *seed
 	if len(o.drains) > 0 {
 		if o.policies, err = whatif.ParseDrains(strings.Join(o.drains, ","), o.fleet.Grace); err != nil {
 			return fmt.Errorf("--%w", err)
@@ -154,7 +144,7 @@ func whatifMain(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if o.title == "" {
 		o.title = "What-if replay of " + o.source()
 	}
-	return replayAll(ctx, o, strings.Join(append([]string{"rtcscale whatif"}, args...), " "), stdout, stderr)
+	return replayAll(ctx, *o, o.command, o.stdout, o.stderr)
 }
 
 // source names the replay's load: the trace's file name, or the workload's
@@ -166,16 +156,36 @@ func (o *whatifOptions) source() string {
 	return o.history.String()
 }
 
-func parseChoice[T any](v, flagName string, choices map[string]T) (T, error) {
-	c, ok := choices[v]
-	if !ok {
-		names := make([]string, 0, len(choices))
-		for k := range choices {
-			names = append(names, k)
-		}
-		return c, fmt.Errorf("--%s %q: want one of %s", flagName, v, strings.Join(names, ", "))
+// choice is a flag whose value is one of all, named by its String.
+type choice[T fmt.Stringer] struct {
+	v   *T
+	all []T
+}
+
+func (c choice[T]) String() string {
+	if c.v == nil {
+		return ""
 	}
-	return c, nil
+	return (*c.v).String()
+}
+
+func (c choice[T]) Set(s string) error {
+	for _, x := range c.all {
+		if x.String() == s {
+			*c.v = x
+			return nil
+		}
+	}
+	return fmt.Errorf("want one of %s", c.Type())
+}
+
+// Type lists the choices, for --help.
+func (c choice[T]) Type() string {
+	names := make([]string, len(c.all))
+	for i, x := range c.all {
+		names[i] = x.String()
+	}
+	return strings.Join(names, "|")
 }
 
 // replayAll runs the replays and writes the table, the verdict and the
@@ -321,9 +331,9 @@ func params(o whatifOptions, rep *whatif.Report) [][2]string {
 	return [][2]string{
 		{"trace", traceParam(o)},
 		{"HPA", o.hpa},
-		{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, startupStateName(o.fleet.StartupState))},
-		{"calls", fmt.Sprintf("mean %s, %s", o.fleet.CallDuration, map[whatif.Durations]string{whatif.Exponential: "exponential", whatif.Fixed: "fixed"}[o.fleet.Durations])},
-		{"scale-down", fmt.Sprintf("%s victims; drain %s", map[whatif.Victims]string{whatif.ReplicaSetOrder: "ReplicaSet-order", whatif.DeletionCost: "pod-deletion-cost"}[o.fleet.Victims], drainsParam(rep.Drains))},
+		{"pods", fmt.Sprintf("%d calls each, start-up %s ± %s (%s while starting)", o.fleet.Capacity, o.fleet.Startup, o.fleet.StartupJitter, o.fleet.StartupState)},
+		{"calls", fmt.Sprintf("mean %s, %s durations", o.fleet.CallDuration, o.fleet.Durations)},
+		{"scale-down", fmt.Sprintf("%s victims; drain %s", o.fleet.Victims, drainsParam(rep.Drains))},
 		{"controller", fmt.Sprintf("sync %s, tolerance %g, downscale stabilization %s", o.ctrl.SyncPeriod, o.ctrl.Tolerance, o.ctrl.DownscaleStabilization)},
 		{"forecast", fmt.Sprintf("lead %s, refreshed every %s, refitted every %s; metric %s", rep.Lead, o.every, o.refit, forecastMetricNote(rep.HPAs))},
 		{"SLO", rep.Frontier.Budget.Text},
@@ -358,8 +368,4 @@ func traceParam(o whatifOptions) string {
 		return fmt.Sprintf("%s (clipped at 1.5 times its 99th percentile, scaled to a 99th percentile of %g calls)", src, o.p99)
 	}
 	return src + " (values as concurrent calls)"
-}
-
-func startupStateName(s whatif.StartupState) string {
-	return map[whatif.StartupState]string{whatif.StartMissing: "missing", whatif.StartPending: "pending", whatif.StartZero: "zero"}[s]
 }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"github.com/spf13/pflag"
 	"math"
 	"sort"
 	"strings"
@@ -23,7 +23,7 @@ type historySource struct {
 	store                       predictor.StoreConfig
 }
 
-func (h *historySource) addFlags(fs *flag.FlagSet) {
+func (h *historySource) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&h.url, "history", "", "replay a workload's history recorded by the adapter instead of a trace: the NATS server URL (with JetStream) it records to")
 	fs.StringVar(&h.creds, "nats-creds", "", "NATS credentials file for --history")
 	fs.StringVar(&h.workload, "workload", "", "with --history: the workload, namespace/name")

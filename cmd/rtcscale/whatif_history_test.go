@@ -49,13 +49,13 @@ func TestWhatifFromHistory(t *testing.T) {
 		return []string{"--history", srv.ClientURL(), "--workload", workload, "--gauge", "calls", "--hpa", hpaManifest, "--modes", "reactive,oracle", "--out", ""}
 	}
 	var stdout, stderr bytes.Buffer
-	if err := whatifMain(ctx, args("voice/asterisk"), &stdout, &stderr); err != nil {
+	if err := runCommand(ctx, "whatif", args("voice/asterisk"), &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "reactive") || !strings.Contains(stdout.String(), "oracle") {
 		t.Fatalf("output:\n%s", stdout.String())
 	}
-	err = whatifMain(ctx, args("voice/nobody"), &stdout, &stderr)
+	err = runCommand(ctx, "whatif", args("voice/nobody"), &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), asterisk) || !strings.Contains(err.Error(), other) {
 		t.Fatalf("unknown workload: %v", err)
 	}
@@ -64,7 +64,7 @@ func TestWhatifFromHistory(t *testing.T) {
 		"bad workload":      args("asterisk"),
 		"no server":         append(args("voice/asterisk")[2:], "--history", "nats://127.0.0.1:1"),
 	} {
-		if err := whatifMain(ctx, a, &stdout, &stderr); err == nil {
+		if err := runCommand(ctx, "whatif", a, &stdout, &stderr); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

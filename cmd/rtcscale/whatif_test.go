@@ -102,7 +102,7 @@ func writeTrace(t *testing.T, days int) string {
 func TestWhatifWritesReport(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 3), "--peak", "2000", "--hpa", hpaManifest, "--out", out}, &stdout, &stderr)
+	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 3), "--peak", "2000", "--hpa", hpaManifest, "--out", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -127,7 +127,7 @@ func TestWhatifPredictiveSweep(t *testing.T) {
 	withSeasonal(t)
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 9), "--peak", "2000", "--hpa", hpaManifest, "--out", out, "--sweep", "target=70,95", "--max-short", "1%"}, &stdout, &stderr)
+	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 9), "--peak", "2000", "--hpa", hpaManifest, "--out", out, "--sweep", "target=70,95", "--max-short", "1%"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -169,7 +169,7 @@ func TestWhatifPredictiveSweep(t *testing.T) {
 // minute need time on top of the start-up.
 func TestWhatifPredictor(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 10), "--peak", "2000", "--hpa", hpaManifest, "--out", "", "--startup", "2m", "--lead", "10m", "--refit", "6h"}, &stdout, &stderr)
+	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 10), "--peak", "2000", "--hpa", hpaManifest, "--out", "", "--startup", "2m", "--lead", "10m", "--refit", "6h"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -193,7 +193,7 @@ func TestWhatifPredictor(t *testing.T) {
 // and that it replays.
 func TestExampleHPA(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 1), "--hpa", "../../deploy/examples/hpa-asterisk.yaml", "--modes", "reactive", "--out", ""}, &stdout, &stderr)
+	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 1), "--hpa", "../../deploy/examples/hpa-asterisk.yaml", "--modes", "reactive", "--out", ""}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -225,7 +225,7 @@ func TestWhatifRejects(t *testing.T) {
 		"drain twice":   {"--trace", tr, "--hpa", hpaManifest, "--drain", "sleep", "--drain", "sleep=30s"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if err := whatifMain(context.Background(), args, &stdout, &stderr); err == nil {
+		if err := runCommand(context.Background(), "whatif", args, &stdout, &stderr); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -237,7 +237,7 @@ func TestWhatifRejects(t *testing.T) {
 func TestWhatifDrains(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
-	err := whatifMain(context.Background(), []string{"--trace", writeTrace(t, 2), "--peak", "2000", "--hpa", hpaManifest, "--modes", "reactive",
+	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 2), "--peak", "2000", "--hpa", hpaManifest, "--modes", "reactive",
 		"--drain", "until-empty,none", "--drain", "sleep=6h", "--grace", "5m", "--out", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
@@ -253,7 +253,7 @@ func TestWhatifDrains(t *testing.T) {
 		t.Fatalf("table without the policies:\n%s", stdout.String())
 	}
 	var e bytes.Buffer
-	err = whatifMain(context.Background(), []string{"--trace", writeTrace(t, 1), "--hpa", hpaManifest, "--drain", "sleep=a day"}, &e, &e)
+	err = runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 1), "--hpa", hpaManifest, "--drain", "sleep=a day"}, &e, &e)
 	if err == nil || err.Error() != `--drain "sleep=a day": sleep: grace period "a day": want a non-negative duration such as 30s or 6h` {
 		t.Fatalf("error %v", err)
 	}
@@ -280,7 +280,7 @@ func TestWhatifNYCTaxi(t *testing.T) {
 	if s := os.Getenv("RTCSCALE_WHATIF_SWEEP"); s != "" {
 		args = append(args, "--sweep", s)
 	}
-	if err := whatifMain(context.Background(), args, &stdout, &stderr); err != nil {
+	if err := runCommand(context.Background(), "whatif", args, &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	t.Logf("\n%s", stdout.String())
@@ -304,5 +304,37 @@ func TestWhatifNYCTaxi(t *testing.T) {
 	}
 	if ratio("oracle") != 1 || ratio("reactive") <= 1 || ratio("predictive") <= 1 {
 		t.Fatalf("pod-hours against the oracle: %v %v", rows["reactive"], rows["predictive"])
+	}
+}
+
+// TestChoiceFlags checks that every value of the enums whatif's flags take
+// is named, and named once, so that --help lists it and the flag sets it.
+func TestChoiceFlags(t *testing.T) {
+	roundTrip := func(name string, all []string, set func(string) error, get func() string) {
+		seen := map[string]bool{}
+		for _, n := range all {
+			if seen[n] || strings.Contains(n, "(") {
+				t.Errorf("%s: %q is no name of its own", name, n)
+			}
+			seen[n] = true
+			if err := set(n); err != nil || get() != n {
+				t.Errorf("%s: setting %q gives %q, %v", name, n, get(), err)
+			}
+		}
+		if err := set("psychic"); err == nil {
+			t.Errorf("%s: an unknown value is taken", name)
+		}
+	}
+	var st whatif.StartupState
+	c := choice[whatif.StartupState]{&st, []whatif.StartupState{whatif.StartMissing, whatif.StartPending, whatif.StartZero}}
+	roundTrip("--startup-state", strings.Split(c.Type(), "|"), c.Set, c.String)
+	var d whatif.Durations
+	cd := choice[whatif.Durations]{&d, []whatif.Durations{whatif.Exponential, whatif.Fixed}}
+	roundTrip("--durations", strings.Split(cd.Type(), "|"), cd.Set, cd.String)
+	var v whatif.Victims
+	cv := choice[whatif.Victims]{&v, []whatif.Victims{whatif.ReplicaSetOrder, whatif.DeletionCost}}
+	roundTrip("--victims", strings.Split(cv.Type(), "|"), cv.Set, cv.String)
+	if s := whatif.Victims(9).String(); s != "Victims(9)" {
+		t.Errorf("an unknown Victims prints %q", s)
 	}
 }
