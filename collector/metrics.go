@@ -64,6 +64,7 @@ type storeCollector struct{ s *Store }
 
 var (
 	seriesDesc    = prometheus.NewDesc("rtcscale_series", "Pods with a load sample held in memory.", nil, nil)
+	unknownDesc   = prometheus.NewDesc("rtcscale_series_unknown", "Of the pods with a load sample, those the cluster has not reported: counted in no metric.", nil, nil)
 	freshDesc     = prometheus.NewDesc("rtcscale_series_fresh", "Pods whose latest sample is fresh enough to serve.", nil, nil)
 	knownPodsDesc = prometheus.NewDesc("rtcscale_pods_known", "Pods the cluster told the collector about.", nil, nil)
 	gaugesDesc    = prometheus.NewDesc("rtcscale_gauge_names", "Distinct gauge names seen.", nil, nil)
@@ -80,6 +81,7 @@ var (
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- seriesDesc
+	ch <- unknownDesc
 	ch <- freshDesc
 	ch <- knownPodsDesc
 	ch <- gaugesDesc
@@ -90,6 +92,7 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.Stats()
 	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(st.Series))
+	ch <- prometheus.MustNewConstMetric(unknownDesc, prometheus.GaugeValue, float64(st.Unknown))
 	ch <- prometheus.MustNewConstMetric(freshDesc, prometheus.GaugeValue, float64(st.Fresh))
 	ch <- prometheus.MustNewConstMetric(knownPodsDesc, prometheus.GaugeValue, float64(st.KnownPods))
 	ch <- prometheus.MustNewConstMetric(gaugesDesc, prometheus.GaugeValue, float64(st.GaugeNames))

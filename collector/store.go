@@ -26,11 +26,18 @@ type Options struct {
 	// MaxFuture is how far ahead of this process's clock a sample's
 	// timestamp may be (clock skew between nodes). Default 10s.
 	MaxFuture time.Duration
-	// MaxSeries bounds the pods with a sample, in all and per namespace,
-	// so that a publisher inventing pod names cannot exhaust memory.
-	// Defaults 200000 and 50000.
+	// MaxSeries bounds the pods the cluster knows that have a sample, in
+	// all and per namespace. Defaults 200000 and 50000.
 	MaxSeries             int
 	MaxSeriesPerNamespace int
+	// MaxUnknownSeries bounds, in all and per namespace, the pods with a
+	// sample that the cluster has not reported (yet): a sidecar's first
+	// sample can outrun the pod informer, but a publisher inventing pod
+	// names makes only such series. Their own quota keeps a flood of them
+	// from filling the one the namespace's real pods need. Defaults 10000
+	// and 1000.
+	MaxUnknownSeries             int
+	MaxUnknownSeriesPerNamespace int
 	// MaxGaugeNames bounds the distinct gauge names. Default 256.
 	MaxGaugeNames int
 	// StartupGrace is how long a Ready pod may go without a sample before
@@ -53,6 +60,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSeriesPerNamespace <= 0 {
 		o.MaxSeriesPerNamespace = 50000
+	}
+	if o.MaxUnknownSeries <= 0 {
+		o.MaxUnknownSeries = 10000
+	}
+	if o.MaxUnknownSeriesPerNamespace <= 0 {
+		o.MaxUnknownSeriesPerNamespace = 1000
 	}
 	if o.MaxGaugeNames <= 0 {
 		o.MaxGaugeNames = 256
@@ -79,6 +92,7 @@ type Store struct {
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
 	series     int // pods with a sample
+	unknown    int // of them, pods the cluster has not reported
 	gaugeIDs   map[string]uint16
 	gaugeNames []string
 	// gaugeScratch holds a sample's gauge IDs between resolving them and
@@ -89,9 +103,10 @@ type Store struct {
 }
 
 type namespace struct {
-	name   string
-	pods   map[string]*pod
-	series int
+	name    string
+	pods    map[string]*pod
+	series  int // as the store's, in this namespace
+	unknown int
 	// replicaSets maps a ReplicaSet to the Deployment that owns it ("" for
 	// none), so that a pod's workload is found without asking the cluster.
 	replicaSets map[string]string
@@ -176,10 +191,8 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 			return sample.ReasonDuplicate
 		}
 	}
-	if p == nil || !p.hasSample {
-		if s.series >= opts.MaxSeries || (ns != nil && ns.series >= opts.MaxSeriesPerNamespace) {
-			return sample.ReasonSeriesLimit
-		}
+	if (p == nil || !p.hasSample) && !s.roomFor(ns, p != nil && p.known, opts) {
+		return sample.ReasonSeriesLimit
 	}
 	ids := s.gaugeScratch[:len(smp.Gauges)]
 	unknown := 0
@@ -223,8 +236,7 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	}
 	if !p.hasSample {
 		p.hasSample = true
-		ns.series++
-		s.series++
+		s.countSeries(p, 1)
 	}
 	p.kind = smp.Kind
 	if p.node != smp.Node {
@@ -236,6 +248,27 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	p.ts, p.staleAt, p.seq, p.draining = ts, staleAt, smp.Seq, smp.Draining
 	p.setGauges(ids, smp.Gauges)
 	return sample.Accepted
+}
+
+// roomFor reports whether ns (nil if it holds nothing yet) may take one
+// more series of a pod the cluster knows, or of one it does not. s.mu must
+// be held.
+func (s *Store) roomFor(ns *namespace, known bool, opts *Options) bool {
+	if known {
+		return s.series-s.unknown < opts.MaxSeries && (ns == nil || ns.series-ns.unknown < opts.MaxSeriesPerNamespace)
+	}
+	return s.unknown < opts.MaxUnknownSeries && (ns == nil || ns.unknown < opts.MaxUnknownSeriesPerNamespace)
+}
+
+// countSeries adds d (1 or -1) to the series counts for p's sample.
+// s.mu must be held.
+func (s *Store) countSeries(p *pod, d int) {
+	p.ns.series += d
+	s.series += d
+	if !p.known {
+		p.ns.unknown += d
+		s.unknown += d
+	}
 }
 
 // GaugeID returns the ID of a gauge name, if any sample has used it.
@@ -264,9 +297,8 @@ func (s *Store) Sweep() int {
 	for nsName, ns := range s.namespaces {
 		for name, p := range ns.pods {
 			if p.hasSample && p.staleAt < nowMs {
+				s.countSeries(p, -1)
 				p.forgetSample()
-				ns.series--
-				s.series--
 				evicted++
 			}
 			if !p.known && !p.hasSample {
@@ -298,6 +330,7 @@ func (s *Store) Run(done <-chan struct{}, interval time.Duration) {
 // Stats counts what the store holds.
 type Stats struct {
 	Series     int // pods with a sample (fresh or not yet swept)
+	Unknown    int // of them, pods the cluster has not reported
 	Fresh      int // pods with a fresh sample
 	KnownPods  int // pods the cluster told us about
 	Namespaces int
@@ -309,7 +342,7 @@ func (s *Store) Stats() Stats {
 	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := Stats{Series: s.series, Namespaces: len(s.namespaces), GaugeNames: len(s.gaugeNames)}
+	st := Stats{Series: s.series, Unknown: s.unknown, Namespaces: len(s.namespaces), GaugeNames: len(s.gaugeNames)}
 	for _, ns := range s.namespaces {
 		for _, p := range ns.pods {
 			if p.known {
