@@ -171,7 +171,11 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	if ts > nowMs+opts.MaxFuture.Milliseconds() {
 		return sample.ReasonFuture
 	}
-	staleAt := ts + int64(opts.StaleAfter*float64(smp.Interval.Milliseconds()))
+	// A sample stays fresh for its limit from when it was taken, but never
+	// from later than it arrived: a node whose clock runs ahead (within
+	// MaxFuture) must not keep its pod's value served longer than a pod's
+	// on time.
+	staleAt := min(ts, nowMs) + int64(opts.StaleAfter*float64(smp.Interval.Milliseconds()))
 	if staleAt < nowMs {
 		return sample.ReasonTooOld
 	}

@@ -541,3 +541,28 @@ func TestUnknownPodsHaveTheirOwnQuota(t *testing.T) {
 		t.Fatalf("pods served: %v, want a-1..a-3, a-5 and bogus-0000000", got)
 	}
 }
+
+// TestClockAheadIsNotServedLonger: a sample stamped ahead of the adapter's
+// clock (within the allowed skew) goes stale when one stamped on time and
+// received at the same moment does.
+func TestClockAheadIsNotServedLonger(t *testing.T) {
+	s, c := newTestStore(Options{MaxFuture: 10 * time.Second})
+	for _, name := range []string{"on-time", "ahead"} {
+		s.UpsertPod(readyPod("voice", name, "a", Workload{}))
+	}
+	mustIngest(t, s, smp("voice", "on-time", t0, calls(1)))
+	mustIngest(t, s, smp("voice", "ahead", t0.Add(8*time.Second), calls(2)))
+
+	limit := s.StaleLimit(5 * time.Second)
+	c.Add(limit)
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 2 {
+		t.Fatalf("at the staleness limit: %v, want both pods", got)
+	}
+	c.Add(time.Millisecond)
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 0 {
+		t.Fatalf("past the limit from their arrival: %v, want neither pod", got)
+	}
+	if a, cov := s.NamespaceAggregate("voice", "calls", labels.Everything()); cov.Fresh != 0 {
+		t.Fatalf("the namespace's sum past the limit: %+v %+v", a, cov)
+	}
+}
