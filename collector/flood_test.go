@@ -69,9 +69,14 @@ func TestFloodOfInventedPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// And a publisher inventing gauge names, one new name per sample.
+	// And a publisher inventing gauge names, one new name per sample,
+	// holding its last seven (a name no pod holds is freed).
 	for i := range 100 {
-		x := smp("voice", "a-1", t0.Add(time.Duration(i+1)*time.Millisecond), sample.Gauge{Name: fmt.Sprintf("g%d", i), Value: 1})
+		gs := []sample.Gauge{calls(5)}
+		for j := max(0, i-6); j <= i; j++ {
+			gs = append(gs, sample.Gauge{Name: fmt.Sprintf("g%d", j), Value: 1})
+		}
+		x := smp("voice", "a-1", t0.Add(time.Duration(i+1)*time.Millisecond), gs...)
 		if err := pub.Publish(x.Subject(sample.DefaultSubjectPrefix), x.AppendJSON(nil)); err != nil {
 			t.Fatal(err)
 		}

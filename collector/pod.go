@@ -237,6 +237,8 @@ func (s *Store) DeletePod(namespace, name string) {
 		if p.hasSample {
 			s.countSeries(p, -1)
 		}
+		s.gauges.release(p)
+		s.gauges.tidy()
 		delete(ns.pods, name)
 		ns.changed()
 	}

@@ -38,7 +38,8 @@ type Options struct {
 	// and 1000.
 	MaxUnknownSeries             int
 	MaxUnknownSeriesPerNamespace int
-	// MaxGaugeNames bounds the distinct gauge names. Default 256.
+	// MaxGaugeNames bounds the distinct gauge names held at once, at most
+	// GaugeNamesLimit. Default 256.
 	MaxGaugeNames int
 	// StartupGrace is how long a Ready pod may go without a sample before
 	// an object metric over its workload is refused as incomplete.
@@ -70,6 +71,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxGaugeNames <= 0 {
 		o.MaxGaugeNames = 256
 	}
+	// Validate refuses more; a caller that skips it still gets IDs that
+	// cannot wrap.
+	o.MaxGaugeNames = min(o.MaxGaugeNames, GaugeNamesLimit)
 	if o.StartupGrace <= 0 {
 		o.StartupGrace = 30 * time.Second
 	}
@@ -93,8 +97,7 @@ type Store struct {
 	namespaces map[string]*namespace
 	series     int // pods with a sample
 	unknown    int // of them, pods the cluster has not reported
-	gaugeIDs   map[string]uint16
-	gaugeNames []string
+	gauges     gaugeNames
 	// gaugeScratch holds a sample's gauge IDs between resolving them and
 	// storing the sample, so that a rejected sample changes nothing.
 	gaugeScratch [sample.MaxGauges]uint16
@@ -122,7 +125,6 @@ func NewStore(opts Options, metrics *Metrics) *Store {
 		now:        opts.Now,
 		metrics:    metrics,
 		namespaces: map[string]*namespace{},
-		gaugeIDs:   map[string]uint16{},
 	}
 	s.opts.Store(&opts)
 	if metrics != nil {
@@ -201,7 +203,7 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	ids := s.gaugeScratch[:len(smp.Gauges)]
 	unknown := 0
 	for i, g := range smp.Gauges {
-		id, ok := s.gaugeIDs[g.Name]
+		id, ok := s.gauges.id(g.Name)
 		if !ok {
 			id = unresolved
 			unknown++
@@ -212,19 +214,16 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	// its new names (FuzzHandleMessage found that it used to register
 	// those before the one over the limit).
 	if unknown > 0 {
-		if len(s.gaugeNames)+unknown > opts.MaxGaugeNames {
+		if s.gauges.len()+unknown > opts.MaxGaugeNames {
 			return sample.ReasonGaugeNameLimit
 		}
 		for i, g := range smp.Gauges {
 			if ids[i] != unresolved {
 				continue
 			}
-			id, ok := s.gaugeIDs[g.Name]
+			id, ok := s.gauges.id(g.Name)
 			if !ok {
-				name := strings.Clone(g.Name)
-				id = uint16(len(s.gaugeNames))
-				s.gaugeNames = append(s.gaugeNames, name)
-				s.gaugeIDs[name] = id
+				id = s.gauges.register(g.Name)
 			}
 			ids[i] = id
 		}
@@ -250,6 +249,11 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 		p.region = strings.Clone(smp.Region)
 	}
 	p.ts, p.staleAt, p.seq, p.draining = ts, staleAt, smp.Seq, smp.Draining
+	// Hold the new names before releasing the old: a name in both must
+	// not be freed in between.
+	s.gauges.hold(ids)
+	s.gauges.release(p)
+	s.gauges.tidy()
 	p.setGauges(ids, smp.Gauges)
 	return sample.Accepted
 }
@@ -275,18 +279,15 @@ func (s *Store) countSeries(p *pod, d int) {
 	}
 }
 
-// GaugeID returns the ID of a gauge name, if any sample has used it.
-func (s *Store) gaugeID(name string) (uint16, bool) {
-	id, ok := s.gaugeIDs[name]
-	return id, ok
-}
+// gaugeID returns the ID of a gauge name, if a pod holds it.
+func (s *Store) gaugeID(name string) (uint16, bool) { return s.gauges.id(name) }
 
-// Gauges returns the names of every gauge seen so far, in first-seen order.
-// The slice must not be modified.
+// Gauges returns the names of every gauge a pod holds, in first-seen
+// order. The slice must not be modified; it does not change after the call.
 func (s *Store) Gauges() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.gaugeNames[:len(s.gaugeNames):len(s.gaugeNames)]
+	return s.gauges.list[:len(s.gauges.list):len(s.gauges.list)]
 }
 
 // Sweep forgets samples that have gone stale and pods known only from a
@@ -306,6 +307,7 @@ func (s *Store) Sweep() int {
 				evicted++
 			}
 			if !p.known && !p.hasSample {
+				s.gauges.release(p)
 				delete(ns.pods, name)
 			}
 		}
@@ -313,6 +315,7 @@ func (s *Store) Sweep() int {
 			delete(s.namespaces, nsName)
 		}
 	}
+	s.gauges.tidy()
 	s.metrics.evicted(evicted)
 	return evicted
 }
@@ -346,7 +349,7 @@ func (s *Store) Stats() Stats {
 	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := Stats{Series: s.series, Unknown: s.unknown, Namespaces: len(s.namespaces), GaugeNames: len(s.gaugeNames)}
+	st := Stats{Series: s.series, Unknown: s.unknown, Namespaces: len(s.namespaces), GaugeNames: s.gauges.len()}
 	for _, ns := range s.namespaces {
 		for _, p := range ns.pods {
 			if p.known {

@@ -148,7 +148,7 @@ func TestStoreRejections(t *testing.T) {
 	if st := s.Stats(); st.Series != 3 || st.GaugeNames != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	if _, ok := s.gaugeIDs["stress"]; ok {
+	if _, ok := s.gaugeID("stress"); ok {
 		t.Fatal("a refused gauge name was registered")
 	}
 	c.Add(time.Hour)

@@ -59,6 +59,9 @@ func runAdapter(ctx context.Context, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := cf.store.Validate(); err != nil {
+		return err
+	}
 	cm := collector.NewMetrics(reg)
 	store := collector.NewStore(cf.store, cm)
 
@@ -129,6 +132,9 @@ func runAdapter(ctx context.Context, args []string) error {
 	if *configPath != "" {
 		reload := func(content []byte) error {
 			c, err := loadSettings(content, fs)
+			if err == nil {
+				err = c.store.Validate()
+			}
 			if err != nil {
 				return err
 			}
