@@ -16,10 +16,13 @@ import (
 // nothing the adapter serves changed: not a value, a timestamp, a pod list
 // or a discovery entry.
 func TestEveryRejectionThroughNATS(t *testing.T) {
-	// Four series fill both limits; one gauge name fills that limit.
-	r := newRig(t, collector.Options{MaxSeries: 4, MaxSeriesPerNamespace: 4, MaxGaugeNames: 1, MaxFuture: 10 * time.Second})
+	// Four known pods' series fill both their limits, one unknown pod's
+	// both of theirs; one gauge name fills that limit.
+	r := newRig(t, collector.Options{MaxSeries: 4, MaxSeriesPerNamespace: 4, MaxUnknownSeries: 1, MaxUnknownSeriesPerNamespace: 1,
+		MaxGaugeNames: 1, MaxFuture: 10 * time.Second})
 	pods := r.deployment("voice", "asterisk", 4)
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 4, "" })
+	r.pod("voice", "sbc-0", "sbc", "StatefulSet", "sbc") // a fifth known pod, over the limit
+	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 5, "" })
 
 	now := time.Now().Truncate(time.Millisecond)
 	good := func(pod string) sample.Sample {
@@ -27,13 +30,13 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 			Interval: 5 * time.Second, Gauges: []sample.Gauge{{Name: "calls", Value: 3}}}
 	}
 	subject := func(s sample.Sample) string { return s.Subject(sample.DefaultSubjectPrefix) }
-	for _, p := range pods {
+	for _, p := range append(pods, "ghost-0") {
 		s := good(p)
 		if err := r.nc.Publish(subject(s), s.AppendJSON(nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "baseline stored", func() (bool, string) { return r.store.Stats().Fresh == 4, "" })
+	eventually(t, "baseline stored", func() (bool, string) { return r.store.Stats().Fresh == 5, "" })
 	before := r.snapshot()
 
 	// Each case: a subject and a body, built from a good sample of pod 0.
@@ -85,6 +88,7 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 		// The same time and sequence, or the same time and an older one.
 		sample.ReasonDuplicate: {edit(func(s *sample.Sample) {}), edit(func(s *sample.Sample) { s.Seq = 6 })},
 		sample.ReasonSeriesLimit: {
+			{subject(good("sbc-0")), func() string { s := good("sbc-0"); return string(s.AppendJSON(nil)) }()},
 			{subject(good("asterisk-7c9-9")), func() string { s := good("asterisk-7c9-9"); return string(s.AppendJSON(nil)) }()},
 			{"rtcscale.load.v1.meet.jvb.jvb-0", `{"v":1,"kind":"jvb","namespace":"meet","pod":"jvb-0","ts_ms":` + fmt.Sprint(now.UnixMilli()) + `,"interval_ms":5000,"gauges":{"calls":1}}`},
 		},
@@ -114,8 +118,8 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 		}
 		return len(wrong) == 0, strings.Join(wrong, " ")
 	})
-	if got := counterValue(r.reg, "rtcscale_samples_accepted_total", ""); got != 4 {
-		t.Fatalf("accepted %v, want the 4 good samples only", got)
+	if got := counterValue(r.reg, "rtcscale_samples_accepted_total", ""); got != 5 {
+		t.Fatalf("accepted %v, want the 5 good samples only", got)
 	}
 	if after := r.snapshot(); after != before {
 		t.Fatalf("bad input changed what is served:\nbefore:\n%s\nafter:\n%s", before, after)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -125,11 +126,11 @@ type Provider struct {
 	metrics    *Metrics
 
 	// lists caches ListAllMetrics' answers; discovery asks often and the
-	// set only changes when a new gauge name appears.
-	listMu   sync.Mutex
-	listLen  int
-	custom   []provider.CustomMetricInfo
-	external []provider.ExternalMetricInfo
+	// set only changes when a gauge name appears or is freed.
+	listMu     sync.Mutex
+	listGauges []string
+	custom     []provider.CustomMetricInfo
+	external   []provider.ExternalMetricInfo
 
 	pool sync.Pool // *[]collector.PodValue
 }
@@ -337,7 +338,7 @@ func (p *Provider) refreshLists() {
 	gauges := p.store.Gauges()
 	p.listMu.Lock()
 	defer p.listMu.Unlock()
-	if len(gauges) == p.listLen && p.custom != nil {
+	if slices.Equal(gauges, p.listGauges) && p.custom != nil {
 		return
 	}
 	objects := []schema.GroupResource{namespacesResource}
@@ -359,7 +360,7 @@ func (p *Provider) refreshLists() {
 			custom, external = appendForecasts(custom, external, objects, g)
 		}
 	}
-	p.custom, p.external, p.listLen = custom, external, len(gauges)
+	p.custom, p.external, p.listGauges = custom, external, gauges
 }
 
 // quantity keeps milli-precision where it fits in an int64.

@@ -45,7 +45,7 @@ func TestFloodOfInventedPods(t *testing.T) {
 	logs := klogtest.Capture(t)
 	m := NewMetrics(prometheus.NewRegistry())
 	c := &clock{t: t0}
-	store := NewStore(Options{MaxSeries: 1000, MaxSeriesPerNamespace: 500, MaxGaugeNames: 8, Now: c.Now}, m)
+	store := NewStore(Options{MaxUnknownSeries: 1000, MaxUnknownSeriesPerNamespace: 500, MaxGaugeNames: 8, Now: c.Now}, m)
 	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
 	store.UpsertPod(readyPod("voice", "a-1", "a", Workload{}))
 	mustIngest(t, store, smp("voice", "a-1", t0, calls(5)))
@@ -69,9 +69,14 @@ func TestFloodOfInventedPods(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	// And a publisher inventing gauge names, one new name per sample.
+	// And a publisher inventing gauge names, one new name per sample,
+	// holding its last seven (a name no pod holds is freed).
 	for i := range 100 {
-		x := smp("voice", "a-1", t0.Add(time.Duration(i+1)*time.Millisecond), sample.Gauge{Name: fmt.Sprintf("g%d", i), Value: 1})
+		gs := []sample.Gauge{calls(5)}
+		for j := max(0, i-6); j <= i; j++ {
+			gs = append(gs, sample.Gauge{Name: fmt.Sprintf("g%d", j), Value: 1})
+		}
+		x := smp("voice", "a-1", t0.Add(time.Duration(i+1)*time.Millisecond), gs...)
 		if err := pub.Publish(x.Subject(sample.DefaultSubjectPrefix), x.AppendJSON(nil)); err != nil {
 			t.Fatal(err)
 		}
@@ -79,9 +84,9 @@ func TestFloodOfInventedPods(t *testing.T) {
 	if err := pub.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	// evil fills its namespace's quota (500), evil2 what is left of the
-	// total (1000 - 1 - 500).
-	wantRefused := float64(bulk - 500 + viaNATS - 499)
+	// evil fills its namespace's quota of unknown pods (500), evil2 what
+	// is left of the total (1000 - 500); voice's known pod is in neither.
+	wantRefused := float64(bulk - 500 + viaNATS - 500)
 	waitFor(t, "the flood counted", func() bool {
 		return testutil.ToFloat64(m.rejected[sample.ReasonSeriesLimit]) == wantRefused &&
 			testutil.ToFloat64(m.rejected[sample.ReasonGaugeNameLimit]) == 100-7
@@ -91,8 +96,8 @@ func TestFloodOfInventedPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "drained", nc.IsClosed)
-	if st := store.Stats(); st.Series != 1000 || st.GaugeNames != 8 {
-		t.Fatalf("after the flood the store holds %+v; want 1000 series (the total limit) and 8 gauge names", st)
+	if st := store.Stats(); st.Unknown != 1000 || st.Series != 1001 || st.GaugeNames != 8 {
+		t.Fatalf("after the flood the store holds %+v; want 1000 unknown pods' series (their total limit), voice's, and 8 gauge names", st)
 	}
 	// The log: one line per reason in ten seconds, however many refusals.
 	if n := logs.Count("Rejected load sample", `"reason"="series_limit"`); n != 1 {
@@ -143,7 +148,7 @@ func TestRejectionLogIsRateLimited(t *testing.T) {
 // BenchmarkFlood sends a million samples of invented pod names, each a new
 // series, into one namespace of a collector with the default limits, and
 // reports the heap it holds afterwards: bounded by the per-namespace quota
-// (50,000 series), not by the flood.
+// of pods the cluster does not know (1,000 series), not by the flood.
 func BenchmarkFlood(b *testing.B) {
 	const n = 1000000
 	now := time.Now()
@@ -156,7 +161,7 @@ func BenchmarkFlood(b *testing.B) {
 		flood(NewSubscriber(store, sample.DefaultSubjectPrefix), "evil", n, now)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if st := store.Stats(); st.Series != 50000 {
+		if st := store.Stats(); st.Series != 1000 {
 			b.Fatalf("%+v", st)
 		}
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "MiB-heap-held")

@@ -1,6 +1,9 @@
 package collector
 
 import (
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtcscale/rtcscale/sample"
@@ -15,7 +18,11 @@ type Metrics struct {
 
 	natsUp     prometheus.Gauge
 	reconnects prometheus.Counter
-	dropped    prometheus.Counter
+	// dropped reads the Subscriber's subscription at scrape time (see
+	// droppedMessages); droppedSeen is the highest count read so far.
+	dropped     prometheus.CounterFunc
+	sub         atomic.Pointer[nats.Subscription]
+	droppedSeen atomic.Int64
 
 	reg prometheus.Registerer
 }
@@ -39,11 +46,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "rtcscale_nats_reconnects_total",
 			Help: "Reconnections to NATS.",
 		}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_nats_dropped_total",
-			Help: "Messages NATS dropped because the collector fell behind (slow consumer).",
-		}),
 	}
+	m.dropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "rtcscale_nats_dropped_total",
+		Help: "Messages NATS dropped because the collector fell behind (slow consumer).",
+	}, m.droppedMessages)
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rtcscale_samples_rejected_total",
 		Help: "Load samples refused, by reason (see docs/wire-format.md).",
@@ -64,6 +71,7 @@ type storeCollector struct{ s *Store }
 
 var (
 	seriesDesc    = prometheus.NewDesc("rtcscale_series", "Pods with a load sample held in memory.", nil, nil)
+	unknownDesc   = prometheus.NewDesc("rtcscale_series_unknown", "Of the pods with a load sample, those the cluster has not reported: counted in no metric.", nil, nil)
 	freshDesc     = prometheus.NewDesc("rtcscale_series_fresh", "Pods whose latest sample is fresh enough to serve.", nil, nil)
 	knownPodsDesc = prometheus.NewDesc("rtcscale_pods_known", "Pods the cluster told the collector about.", nil, nil)
 	gaugesDesc    = prometheus.NewDesc("rtcscale_gauge_names", "Distinct gauge names seen.", nil, nil)
@@ -80,6 +88,7 @@ var (
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- seriesDesc
+	ch <- unknownDesc
 	ch <- freshDesc
 	ch <- knownPodsDesc
 	ch <- gaugesDesc
@@ -90,6 +99,7 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.Stats()
 	ch <- prometheus.MustNewConstMetric(seriesDesc, prometheus.GaugeValue, float64(st.Series))
+	ch <- prometheus.MustNewConstMetric(unknownDesc, prometheus.GaugeValue, float64(st.Unknown))
 	ch <- prometheus.MustNewConstMetric(freshDesc, prometheus.GaugeValue, float64(st.Fresh))
 	ch <- prometheus.MustNewConstMetric(knownPodsDesc, prometheus.GaugeValue, float64(st.KnownPods))
 	ch <- prometheus.MustNewConstMetric(gaugesDesc, prometheus.GaugeValue, float64(st.GaugeNames))
@@ -128,8 +138,35 @@ func (m *Metrics) evicted(n int) {
 	}
 }
 
-// NATSConnected, NATSReconnected and NATSDropped make Metrics a
-// natsconn.Observer of the collector's connection.
+// watch makes rtcscale_nats_dropped_total count the messages NATS drops
+// for sub, the Subscriber's one subscription.
+func (m *Metrics) watch(sub *nats.Subscription) {
+	if m != nil {
+		m.sub.Store(sub)
+	}
+}
+
+// droppedMessages is how many messages the subscription has dropped. The
+// client counts each one, where its slow-consumer error comes once per
+// episode, however many it drops. A drained subscription answers no more,
+// and two scrapes may read in either order: the highest count read is
+// kept, so that the counter never goes back.
+func (m *Metrics) droppedMessages() float64 {
+	if sub := m.sub.Load(); sub != nil {
+		if n, err := sub.Dropped(); err == nil {
+			for {
+				seen := m.droppedSeen.Load()
+				if int64(n) <= seen || m.droppedSeen.CompareAndSwap(seen, int64(n)) {
+					break
+				}
+			}
+		}
+	}
+	return float64(m.droppedSeen.Load())
+}
+
+// NATSConnected and NATSReconnected make Metrics a natsconn.Observer of the
+// collector's connection.
 func (m *Metrics) NATSConnected(up bool) {
 	if m == nil {
 		return
@@ -144,11 +181,5 @@ func (m *Metrics) NATSConnected(up bool) {
 func (m *Metrics) NATSReconnected() {
 	if m != nil {
 		m.reconnects.Inc()
-	}
-}
-
-func (m *Metrics) NATSDropped() {
-	if m != nil {
-		m.dropped.Inc()
 	}
 }

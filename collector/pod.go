@@ -209,6 +209,13 @@ func (s *Store) UpsertPod(info PodInfo) {
 	if !sameMeta(p, info) {
 		ns.changed()
 	}
+	if !p.known && p.hasSample {
+		// Its series moves to the known pods' quota: the cluster says
+		// the pod is real, so it is not refused for that quota.
+		s.countSeries(p, -1)
+		p.known = true
+		s.countSeries(p, 1)
+	}
 	p.known = true
 	p.labels = info.Labels
 	p.owner = info.Owner
@@ -228,9 +235,10 @@ func (s *Store) DeletePod(namespace, name string) {
 	}
 	if p := ns.pods[name]; p != nil {
 		if p.hasSample {
-			ns.series--
-			s.series--
+			s.countSeries(p, -1)
 		}
+		s.gauges.release(p)
+		s.gauges.tidy()
 		delete(ns.pods, name)
 		ns.changed()
 	}

@@ -151,7 +151,7 @@ func (s *Store) PodValue(namespace, name, gauge string, metricSel labels.Selecto
 		return PodValue{}, cov, false
 	}
 	p := ns.pods[name]
-	if p == nil || !metricSel.Matches(p) {
+	if p == nil || !p.known || !metricSel.Matches(p) {
 		return PodValue{}, cov, false
 	}
 	cov.Pods = 1
@@ -175,14 +175,19 @@ func (s *Store) NamespaceAggregate(namespace, gauge string, metricSel labels.Sel
 }
 
 // SeriesAggregate sums gauge over the series whose labels match sel, in one
-// namespace, or in all when namespace is "". This is the fleet view the
-// external metrics API serves.
+// namespace, or in all when namespace is "". This is the view the external
+// metrics API serves.
 func (s *Store) SeriesAggregate(namespace string, sel labels.Selector, gauge string) (Aggregate, Coverage) {
 	return s.aggregate(namespace, gauge, sel, nil, false)
 }
 
 // aggregate visits the pods of a namespace (of all, when nsName is ""),
-// or those candidates picks, whose series labels match sel.
+// or those candidates picks, whose series labels match sel. Only pods the
+// cluster knows count, as in PodValues and the workload sums: a sample
+// names its pod itself, so one for a pod the informers never reported (an
+// invented name, another cluster's pod on a shared NATS, a deleted pod's
+// late sample) would otherwise add load that no replica carries, and the
+// namespace and external sums would disagree with the Pods metric.
 func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates func(*namespace) []*pod, workloadScoped bool) (Aggregate, Coverage) {
 	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
@@ -196,7 +201,7 @@ func (s *Store) aggregate(nsName, gauge string, sel labels.Selector, candidates 
 	}
 	everything, real := sel.Empty(), drainingAsLoad(sel)
 	visitPod := func(p *pod) {
-		if everything || sel.Matches(p) {
+		if p.known && (everything || sel.Matches(p)) {
 			s.accumulate(p, id, nowMs, workloadScoped, real, &agg, &cov)
 		}
 	}

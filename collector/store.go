@@ -26,12 +26,20 @@ type Options struct {
 	// MaxFuture is how far ahead of this process's clock a sample's
 	// timestamp may be (clock skew between nodes). Default 10s.
 	MaxFuture time.Duration
-	// MaxSeries bounds the pods with a sample, in all and per namespace,
-	// so that a publisher inventing pod names cannot exhaust memory.
-	// Defaults 200000 and 50000.
+	// MaxSeries bounds the pods the cluster knows that have a sample, in
+	// all and per namespace. Defaults 200000 and 50000.
 	MaxSeries             int
 	MaxSeriesPerNamespace int
-	// MaxGaugeNames bounds the distinct gauge names. Default 256.
+	// MaxUnknownSeries bounds, in all and per namespace, the pods with a
+	// sample that the cluster has not reported (yet): a sidecar's first
+	// sample can outrun the pod informer, but a publisher inventing pod
+	// names makes only such series. Their own quota keeps a flood of them
+	// from filling the one the namespace's real pods need. Defaults 10000
+	// and 1000.
+	MaxUnknownSeries             int
+	MaxUnknownSeriesPerNamespace int
+	// MaxGaugeNames bounds the distinct gauge names held at once, at most
+	// GaugeNamesLimit. Default 256.
 	MaxGaugeNames int
 	// StartupGrace is how long a Ready pod may go without a sample before
 	// an object metric over its workload is refused as incomplete.
@@ -54,9 +62,18 @@ func (o Options) withDefaults() Options {
 	if o.MaxSeriesPerNamespace <= 0 {
 		o.MaxSeriesPerNamespace = 50000
 	}
+	if o.MaxUnknownSeries <= 0 {
+		o.MaxUnknownSeries = 10000
+	}
+	if o.MaxUnknownSeriesPerNamespace <= 0 {
+		o.MaxUnknownSeriesPerNamespace = 1000
+	}
 	if o.MaxGaugeNames <= 0 {
 		o.MaxGaugeNames = 256
 	}
+	// Validate refuses more; a caller that skips it still gets IDs that
+	// cannot wrap.
+	o.MaxGaugeNames = min(o.MaxGaugeNames, GaugeNamesLimit)
 	if o.StartupGrace <= 0 {
 		o.StartupGrace = 30 * time.Second
 	}
@@ -79,8 +96,8 @@ type Store struct {
 	mu         sync.RWMutex
 	namespaces map[string]*namespace
 	series     int // pods with a sample
-	gaugeIDs   map[string]uint16
-	gaugeNames []string
+	unknown    int // of them, pods the cluster has not reported
+	gauges     gaugeNames
 	// gaugeScratch holds a sample's gauge IDs between resolving them and
 	// storing the sample, so that a rejected sample changes nothing.
 	gaugeScratch [sample.MaxGauges]uint16
@@ -89,9 +106,10 @@ type Store struct {
 }
 
 type namespace struct {
-	name   string
-	pods   map[string]*pod
-	series int
+	name    string
+	pods    map[string]*pod
+	series  int // as the store's, in this namespace
+	unknown int
 	// replicaSets maps a ReplicaSet to the Deployment that owns it ("" for
 	// none), so that a pod's workload is found without asking the cluster.
 	replicaSets map[string]string
@@ -107,7 +125,6 @@ func NewStore(opts Options, metrics *Metrics) *Store {
 		now:        opts.Now,
 		metrics:    metrics,
 		namespaces: map[string]*namespace{},
-		gaugeIDs:   map[string]uint16{},
 	}
 	s.opts.Store(&opts)
 	if metrics != nil {
@@ -156,7 +173,11 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	if ts > nowMs+opts.MaxFuture.Milliseconds() {
 		return sample.ReasonFuture
 	}
-	staleAt := ts + int64(opts.StaleAfter*float64(smp.Interval.Milliseconds()))
+	// A sample stays fresh for its limit from when it was taken, but never
+	// from later than it arrived: a node whose clock runs ahead (within
+	// MaxFuture) must not keep its pod's value served longer than a pod's
+	// on time.
+	staleAt := min(ts, nowMs) + int64(opts.StaleAfter*float64(smp.Interval.Milliseconds()))
 	if staleAt < nowMs {
 		return sample.ReasonTooOld
 	}
@@ -176,15 +197,13 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 			return sample.ReasonDuplicate
 		}
 	}
-	if p == nil || !p.hasSample {
-		if s.series >= opts.MaxSeries || (ns != nil && ns.series >= opts.MaxSeriesPerNamespace) {
-			return sample.ReasonSeriesLimit
-		}
+	if (p == nil || !p.hasSample) && !s.roomFor(ns, p != nil && p.known, opts) {
+		return sample.ReasonSeriesLimit
 	}
 	ids := s.gaugeScratch[:len(smp.Gauges)]
 	unknown := 0
 	for i, g := range smp.Gauges {
-		id, ok := s.gaugeIDs[g.Name]
+		id, ok := s.gauges.id(g.Name)
 		if !ok {
 			id = unresolved
 			unknown++
@@ -195,19 +214,16 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	// its new names (FuzzHandleMessage found that it used to register
 	// those before the one over the limit).
 	if unknown > 0 {
-		if len(s.gaugeNames)+unknown > opts.MaxGaugeNames {
+		if s.gauges.len()+unknown > opts.MaxGaugeNames {
 			return sample.ReasonGaugeNameLimit
 		}
 		for i, g := range smp.Gauges {
 			if ids[i] != unresolved {
 				continue
 			}
-			id, ok := s.gaugeIDs[g.Name]
+			id, ok := s.gauges.id(g.Name)
 			if !ok {
-				name := strings.Clone(g.Name)
-				id = uint16(len(s.gaugeNames))
-				s.gaugeNames = append(s.gaugeNames, name)
-				s.gaugeIDs[name] = id
+				id = s.gauges.register(g.Name)
 			}
 			ids[i] = id
 		}
@@ -223,8 +239,7 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 	}
 	if !p.hasSample {
 		p.hasSample = true
-		ns.series++
-		s.series++
+		s.countSeries(p, 1)
 	}
 	p.kind = smp.Kind
 	if p.node != smp.Node {
@@ -234,22 +249,45 @@ func (s *Store) ingest(smp *sample.Sample) sample.Reason {
 		p.region = strings.Clone(smp.Region)
 	}
 	p.ts, p.staleAt, p.seq, p.draining = ts, staleAt, smp.Seq, smp.Draining
+	// Hold the new names before releasing the old: a name in both must
+	// not be freed in between.
+	s.gauges.hold(ids)
+	s.gauges.release(p)
+	s.gauges.tidy()
 	p.setGauges(ids, smp.Gauges)
 	return sample.Accepted
 }
 
-// GaugeID returns the ID of a gauge name, if any sample has used it.
-func (s *Store) gaugeID(name string) (uint16, bool) {
-	id, ok := s.gaugeIDs[name]
-	return id, ok
+// roomFor reports whether ns (nil if it holds nothing yet) may take one
+// more series of a pod the cluster knows, or of one it does not. s.mu must
+// be held.
+func (s *Store) roomFor(ns *namespace, known bool, opts *Options) bool {
+	if known {
+		return s.series-s.unknown < opts.MaxSeries && (ns == nil || ns.series-ns.unknown < opts.MaxSeriesPerNamespace)
+	}
+	return s.unknown < opts.MaxUnknownSeries && (ns == nil || ns.unknown < opts.MaxUnknownSeriesPerNamespace)
 }
 
-// Gauges returns the names of every gauge seen so far, in first-seen order.
-// The slice must not be modified.
+// countSeries adds d (1 or -1) to the series counts for p's sample.
+// s.mu must be held.
+func (s *Store) countSeries(p *pod, d int) {
+	p.ns.series += d
+	s.series += d
+	if !p.known {
+		p.ns.unknown += d
+		s.unknown += d
+	}
+}
+
+// gaugeID returns the ID of a gauge name, if a pod holds it.
+func (s *Store) gaugeID(name string) (uint16, bool) { return s.gauges.id(name) }
+
+// Gauges returns the names of every gauge a pod holds, in first-seen
+// order. The slice must not be modified; it does not change after the call.
 func (s *Store) Gauges() []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.gaugeNames[:len(s.gaugeNames):len(s.gaugeNames)]
+	return s.gauges.list[:len(s.gauges.list):len(s.gauges.list)]
 }
 
 // Sweep forgets samples that have gone stale and pods known only from a
@@ -264,12 +302,12 @@ func (s *Store) Sweep() int {
 	for nsName, ns := range s.namespaces {
 		for name, p := range ns.pods {
 			if p.hasSample && p.staleAt < nowMs {
+				s.countSeries(p, -1)
 				p.forgetSample()
-				ns.series--
-				s.series--
 				evicted++
 			}
 			if !p.known && !p.hasSample {
+				s.gauges.release(p)
 				delete(ns.pods, name)
 			}
 		}
@@ -277,6 +315,7 @@ func (s *Store) Sweep() int {
 			delete(s.namespaces, nsName)
 		}
 	}
+	s.gauges.tidy()
 	s.metrics.evicted(evicted)
 	return evicted
 }
@@ -298,6 +337,7 @@ func (s *Store) Run(done <-chan struct{}, interval time.Duration) {
 // Stats counts what the store holds.
 type Stats struct {
 	Series     int // pods with a sample (fresh or not yet swept)
+	Unknown    int // of them, pods the cluster has not reported
 	Fresh      int // pods with a fresh sample
 	KnownPods  int // pods the cluster told us about
 	Namespaces int
@@ -309,7 +349,7 @@ func (s *Store) Stats() Stats {
 	nowMs := s.now().UnixMilli()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := Stats{Series: s.series, Namespaces: len(s.namespaces), GaugeNames: len(s.gaugeNames)}
+	st := Stats{Series: s.series, Unknown: s.unknown, Namespaces: len(s.namespaces), GaugeNames: s.gauges.len()}
 	for _, ns := range s.namespaces {
 		for _, p := range ns.pods {
 			if p.known {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/rtcscale/rtcscale/sample"
@@ -112,7 +114,8 @@ func TestExplicitZeroIsServed(t *testing.T) {
 }
 
 func TestStoreRejections(t *testing.T) {
-	s, c := newTestStore(Options{MaxSeries: 3, MaxSeriesPerNamespace: 2, MaxGaugeNames: 2, MaxFuture: time.Second})
+	// The pods are unknown to the cluster: theirs are the limits at work.
+	s, c := newTestStore(Options{MaxUnknownSeries: 3, MaxUnknownSeriesPerNamespace: 2, MaxGaugeNames: 2, MaxFuture: time.Second})
 	mustIngest(t, s, smp("a", "p1", t0, calls(1)))
 	cases := []struct {
 		name string
@@ -145,7 +148,7 @@ func TestStoreRejections(t *testing.T) {
 	if st := s.Stats(); st.Series != 3 || st.GaugeNames != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	if _, ok := s.gaugeIDs["stress"]; ok {
+	if _, ok := s.gaugeID("stress"); ok {
 		t.Fatal("a refused gauge name was registered")
 	}
 	c.Add(time.Hour)
@@ -497,5 +500,69 @@ func TestManyGauges(t *testing.T) {
 	mustIngest(t, s, smp("voice", "p", t0.Add(time.Second), calls(3)))
 	if got := podValues(s, "voice", "app=a", "g8"); len(got) != 0 {
 		t.Fatalf("stale gauge served: %v", got)
+	}
+}
+
+// TestUnknownPodsHaveTheirOwnQuota: a flood of invented pod names fills
+// only the quota of pods the cluster does not know; the namespace's real
+// pods keep theirs, and a pod whose sample outran the informer moves over
+// when the informer reports it.
+func TestUnknownPodsHaveTheirOwnQuota(t *testing.T) {
+	store, _ := newTestStore(Options{MaxSeriesPerNamespace: 3, MaxUnknownSeriesPerNamespace: 2})
+	m := NewMetrics(prometheus.NewRegistry())
+	store.metrics = m
+	flood(NewSubscriber(store, sample.DefaultSubjectPrefix), "voice", 100, t0)
+	if got := testutil.ToFloat64(m.rejected[sample.ReasonSeriesLimit]); got != 98 {
+		t.Fatalf("the flood: %v refused, want 98 (2 held)", got)
+	}
+
+	for _, name := range []string{"a-1", "a-2", "a-3"} {
+		store.UpsertPod(readyPod("voice", name, "a", Workload{}))
+		mustIngest(t, store, smp("voice", name, t0, calls(1)))
+	}
+	store.UpsertPod(readyPod("voice", "a-4", "a", Workload{}))
+	if r := store.Ingest(smp("voice", "a-4", t0, calls(1))); r != sample.ReasonSeriesLimit {
+		t.Fatalf("a fourth known pod: %s, want series_limit (the known pods' quota is 3)", r)
+	}
+	if got := podValues(store, "voice", "app=a", "calls"); len(got) != 3 {
+		t.Fatalf("the real pods after the flood: %v", got)
+	}
+
+	// One invented name turns out real: its series moves to the known
+	// pods, over their quota (the cluster says it exists), and frees a
+	// place for a pod whose sample outruns the informer.
+	store.UpsertPod(readyPod("voice", "bogus-0000000", "a", Workload{}))
+	if st := store.Stats(); st.Series != 5 || st.Unknown != 1 {
+		t.Fatalf("after the informer reported one: %+v, want 5 series, 1 unknown", st)
+	}
+	mustIngest(t, store, smp("voice", "a-5", t0, calls(1)))
+	store.UpsertPod(readyPod("voice", "a-5", "a", Workload{}))
+	if got := podValues(store, "voice", "app=a", "calls"); len(got) != 5 {
+		t.Fatalf("pods served: %v, want a-1..a-3, a-5 and bogus-0000000", got)
+	}
+}
+
+// TestClockAheadIsNotServedLonger: a sample stamped ahead of the adapter's
+// clock (within the allowed skew) goes stale when one stamped on time and
+// received at the same moment does.
+func TestClockAheadIsNotServedLonger(t *testing.T) {
+	s, c := newTestStore(Options{MaxFuture: 10 * time.Second})
+	for _, name := range []string{"on-time", "ahead"} {
+		s.UpsertPod(readyPod("voice", name, "a", Workload{}))
+	}
+	mustIngest(t, s, smp("voice", "on-time", t0, calls(1)))
+	mustIngest(t, s, smp("voice", "ahead", t0.Add(8*time.Second), calls(2)))
+
+	limit := s.StaleLimit(5 * time.Second)
+	c.Add(limit)
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 2 {
+		t.Fatalf("at the staleness limit: %v, want both pods", got)
+	}
+	c.Add(time.Millisecond)
+	if got := podValues(s, "voice", "app=a", "calls"); len(got) != 0 {
+		t.Fatalf("past the limit from their arrival: %v, want neither pod", got)
+	}
+	if a, cov := s.NamespaceAggregate("voice", "calls", labels.Everything()); cov.Fresh != 0 {
+		t.Fatalf("the namespace's sum past the limit: %+v %+v", a, cov)
 	}
 }

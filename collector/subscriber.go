@@ -51,6 +51,7 @@ func (s *Subscriber) Start(nc *nats.Conn) error {
 		return err
 	}
 	s.sub = sub
+	s.store.metrics.watch(sub)
 	s.subscribed.Store(true)
 	return nil
 }

@@ -55,7 +55,7 @@ func (s *Store) Workloads(out []WorkloadGauge) []WorkloadGauge {
 				}
 			}
 			for _, id := range ids {
-				e := WorkloadGauge{Namespace: ns.name, Workload: w, Gauge: s.gaugeNames[id]}
+				e := WorkloadGauge{Namespace: ns.name, Workload: w, Gauge: s.gauges.names[id]}
 				for _, p := range pods {
 					s.accumulate(p, id, nowMs, true, false, &e.Aggregate, &e.Coverage)
 				}

@@ -24,7 +24,7 @@ func (c *collectorFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.store.MaxFuture, "max-clock-skew", 10e9, "refuse samples whose timestamp is further ahead of this process's clock")
 	fs.IntVar(&c.store.MaxSeries, "max-series", 200000, "most pods with a sample held at once; more are refused and counted (reason series_limit)")
 	fs.IntVar(&c.store.MaxSeriesPerNamespace, "max-series-per-namespace", 50000, "most pods with a sample held per namespace")
-	fs.IntVar(&c.store.MaxGaugeNames, "max-gauge-names", 256, fmt.Sprintf("most distinct gauge names held (1 to %d)", maxGaugeNames))
+	fs.IntVar(&c.store.MaxGaugeNames, "max-gauge-names", 256, fmt.Sprintf("most distinct gauge names held at once (1 to %d); a name no pod holds any more is freed", collector.GaugeNamesLimit))
 	fs.DurationVar(&c.store.StartupGrace, "startup-grace", 30e9, "how long a Ready pod may go without publishing before a sum over its workload is refused as incomplete")
 	fs.BoolVar(&c.external, "enable-external-metrics", true, "serve external.metrics.k8s.io (turn off where another adapter, such as KEDA, owns that API)")
 	fs.BoolVar(&c.provider.ExternalAllNamespaces, "external-metrics-all-namespaces", false, "let an external metric's selector aggregate other namespaces than the request's, with a namespace label")

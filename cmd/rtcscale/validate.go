@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/rtcscale/rtcscale/collector"
 )
 
 // A flag's value outside its range is refused at start-up, with the range:
@@ -34,10 +36,6 @@ func checkFlags(checks ...check) error {
 	return errors.Join(errs...)
 }
 
-// maxGaugeNames is the most gauge names the collector can tell apart: it
-// numbers them with uint16 ids, one of which means "unresolved".
-const maxGaugeNames = math.MaxUint16
-
 // maxStreamReplicas is the most replicas JetStream gives a stream.
 const maxStreamReplicas = 5
 
@@ -50,7 +48,7 @@ func (c *collectorFlags) validate() error {
 		check{"max-clock-skew", s.MaxFuture, s.MaxFuture > 0, "a duration above 0"},
 		check{"max-series", s.MaxSeries, s.MaxSeries >= 1, "at least 1"},
 		check{"max-series-per-namespace", s.MaxSeriesPerNamespace, s.MaxSeriesPerNamespace >= 1, "at least 1"},
-		check{"max-gauge-names", s.MaxGaugeNames, s.MaxGaugeNames >= 1 && s.MaxGaugeNames <= maxGaugeNames, fmt.Sprintf("1 to %d", maxGaugeNames)},
+		check{"max-gauge-names", s.MaxGaugeNames, s.MaxGaugeNames >= 1 && s.MaxGaugeNames <= collector.GaugeNamesLimit, fmt.Sprintf("1 to %d", collector.GaugeNamesLimit)},
 		check{"startup-grace", s.StartupGrace, s.StartupGrace > 0, "a duration above 0"},
 	)
 }

@@ -58,9 +58,6 @@ type Observer interface {
 	NATSConnected(up bool)
 	// NATSReconnected counts a reconnection.
 	NATSReconnected()
-	// NATSDropped counts messages the server dropped because this client
-	// fell behind (slow consumer).
-	NATSDropped()
 }
 
 // noObserver is the Observer of a caller that passes none.
@@ -68,7 +65,6 @@ type noObserver struct{}
 
 func (noObserver) NATSConnected(bool) {}
 func (noObserver) NATSReconnected()   {}
-func (noObserver) NATSDropped()       {}
 
 // maxPingsOut is how many unanswered pings end a connection.
 const maxPingsOut = 2
@@ -126,10 +122,10 @@ func Dial(o Options, metrics Observer) (*nats.Conn, error) {
 			metrics.NATSConnected(true)
 			metrics.NATSReconnected()
 		}),
+		// A slow consumer is reported here once per episode, however many
+		// messages it drops: a subscriber counts those itself
+		// (nats.Subscription.Dropped).
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				metrics.NATSDropped()
-			}
 			klog.ErrorS(err, "NATS asynchronous error")
 		}),
 	}
