@@ -20,7 +20,8 @@ import (
 )
 
 // deletionCostRBAC is what the chart's deletionCost.enabled and the
-// kustomize component add to the base RBAC: patch on pods.
+// kustomize component add to the base RBAC: patch on pods, in one namespace
+// (a Role; the component is copied for each RTC namespace).
 const deletionCostRBAC = "deploy/kustomize/components/deletion-cost/rbac.yaml"
 
 // TestDeletionCost proves drain-aware scale-down on the real ReplicaSet
@@ -35,11 +36,12 @@ const deletionCostRBAC = "deploy/kustomize/components/deletion-cost/rbac.yaml"
 func TestDeletionCost(t *testing.T) {
 	t.Parallel()
 	e, ctx := env(t), testContext(t, scenarioTimeout)
-	grantDeletionCost(ctx, t, e)
+	ns := namespace(ctx, t, e)
+	grantDeletionCost(ctx, t, e, ns)
 
 	d := newDeployment("jitsi", 4)
 	d.Spec.Template.Labels["rtcscale.io/deletion-cost"] = "calls" // the pods opt in
-	w := startDeployment(ctx, t, e, namespace(ctx, t, e), d, framework.SidecarOptions{})
+	w := startDeployment(ctx, t, e, ns, d, framework.SidecarOptions{})
 	pods, err := w.sidecars.ReadyPods()
 	if err != nil || len(pods) != 4 {
 		t.Fatalf("ready pods: %d, %v; want 4", len(pods), err)
@@ -107,10 +109,13 @@ func TestDeletionCost(t *testing.T) {
 // grantDeletionCost applies deploy/'s optional RBAC of the deletion-cost
 // controller and waits until the apiserver authorizes the adapter's
 // ServiceAccount to patch pods (RBAC takes effect through the apiserver's
-// informers, a moment after the apply).
-func grantDeletionCost(ctx context.Context, t *testing.T, e *framework.Environment) {
+// informers, a moment after the apply) in namespace ns.
+func grantDeletionCost(ctx context.Context, t *testing.T, e *framework.Environment, ns string) {
 	t.Helper()
 	objs := repoManifests(t, deletionCostRBAC)
+	for _, o := range objs {
+		o.SetNamespace(ns) // as an operator copies the component for a namespace
+	}
 	applier, err := framework.NewApplier(e.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +126,7 @@ func grantDeletionCost(ctx context.Context, t *testing.T, e *framework.Environme
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User:               "system:serviceaccount:rtcscale:rtcscale-adapter",
 		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:rtcscale", "system:authenticated"},
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "patch", Resource: "pods"},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "pods"},
 	}}
 	var reason string
 	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
