@@ -26,12 +26,7 @@ const (
 var durationsNames = map[Durations]string{Exponential: "exp", Fixed: "fixed"}
 
 // String is the distribution's name in `rtcscale whatif --durations`.
-func (d Durations) String() string {
-	if s, ok := durationsNames[d]; ok {
-		return s
-	}
-	return fmt.Sprintf("Durations(%d)", uint8(d))
-}
+func (d Durations) String() string { return enumName(durationsNames, d, "Durations") }
 
 // Victims is how the ReplicaSet picks the pods to delete at scale-down.
 type Victims uint8
@@ -52,12 +47,7 @@ const (
 var victimsNames = map[Victims]string{ReplicaSetOrder: "replicaset", DeletionCost: "deletion-cost"}
 
 // String is the order's name in `rtcscale whatif --victims`.
-func (v Victims) String() string {
-	if s, ok := victimsNames[v]; ok {
-		return s
-	}
-	return fmt.Sprintf("Victims(%d)", uint8(v))
-}
+func (v Victims) String() string { return enumName(victimsNames, v, "Victims") }
 
 // Drain is what a pod deleted at scale-down does with the calls it
 // carries. In every policy the ReplicaSet replaces it at once (it no longer
@@ -87,12 +77,7 @@ const (
 
 var drainNames = map[Drain]string{DrainUntilEmpty: "until-empty", DrainSleep: "sleep", DrainNone: "none"}
 
-func (d Drain) String() string {
-	if s, ok := drainNames[d]; ok {
-		return s
-	}
-	return fmt.Sprintf("Drain(%d)", uint8(d))
-}
+func (d Drain) String() string { return enumName(drainNames, d, "Drain") }
 
 // StartupState is how a pod that has not finished starting shows to a
 // Pods metric.
@@ -113,12 +98,7 @@ const (
 var startupStateNames = map[StartupState]string{StartMissing: "missing", StartPending: "pending", StartZero: "zero"}
 
 // String is the state's name in `rtcscale whatif --startup-state`.
-func (s StartupState) String() string {
-	if n, ok := startupStateNames[s]; ok {
-		return n
-	}
-	return fmt.Sprintf("StartupState(%d)", uint8(s))
-}
+func (s StartupState) String() string { return enumName(startupStateNames, s, "StartupState") }
 
 // Fleet describes the pods behind the HPA.
 type Fleet struct {
@@ -587,4 +567,12 @@ func poisson(r *rand.Rand, mean float64) int64 {
 		return k
 	}
 	return max(0, int64(math.Round(mean+math.Sqrt(mean)*r.NormFloat64())))
+}
+
+// enumName is v's name in names, or Type(n) for a value that has none.
+func enumName[T ~uint8](names map[T]string, v T, typ string) string {
+	if s, ok := names[v]; ok {
+		return s
+	}
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
 }
