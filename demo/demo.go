@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -14,14 +13,12 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
-	"github.com/rtcscale/rtcscale/internal/ops"
+	"github.com/rtcscale/rtcscale/internal/server"
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -113,39 +110,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 		ns.WaitForShutdown()
 	}()
 
-	reg := prometheus.NewRegistry()
-	// The adapter's Go and process metrics too, so that the dashboards'
-	// memory and CPU panels work against a demo.
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cm := collector.NewMetrics(reg)
-	store := collector.NewStore(cfg.Store, cm)
-
 	// The demo's cluster is client-go's in-memory one: the collector's
 	// informers watch it exactly as they watch a real apiserver.
 	client := fake.NewClientset()
-	cluster, err := collector.WatchCluster(client, store)
-	if err != nil {
-		return err
-	}
-	cluster.Start(ctx.Done())
 	fleet := NewFleet(cfg.Fleet, cfg.SubjectPrefix, cfg.Interval, 1)
-	if err := fleet.Register(ctx, client); err != nil {
-		return fmt.Errorf("creating the simulated pods: %w", err)
-	}
-	if !cluster.WaitForSync(ctx.Done()) {
-		return ctx.Err()
-	}
-
-	collectorConn, err := natsconn.Dial(natsconn.Options{URL: ns.ClientURL(), Name: "rtcscale-demo-collector"}, cm)
+	fleetConn, err := nats.Connect(ns.ClientURL(), nats.Name("rtcscale-demo-fleet"))
 	if err != nil {
 		return err
 	}
-	defer collectorConn.Close()
-	sub := collector.NewSubscriber(store, cfg.SubjectPrefix)
-	if err := sub.Start(collectorConn); err != nil {
-		return err
-	}
-	js, err := jetstream.New(collectorConn)
+	defer fleetConn.Close()
+	js, err := jetstream.New(fleetConn)
 	if err != nil {
 		return err
 	}
@@ -155,76 +129,60 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	}
 	clock := Clock{Began: time.Now(), Start: start, Day: cfg.Day}
 
-	// Publish once and wait until it is in, so that the first query a
-	// newcomer pastes finds values.
-	fleetConn, err := nats.Connect(ns.ClientURL(), nats.Name("rtcscale-demo-fleet"))
+	if err := fleet.Register(ctx, client); err != nil {
+		return fmt.Errorf("creating the simulated pods: %w", err)
+	}
+	apiLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("serving the metrics APIs: %w (choose another address with --listen)", err)
+	}
+	defer apiLn.Close()
+
+	// The adapter's graph, on the simulated clock: the forecasts record
+	// the workloads every simulated minute into the JetStream history,
+	// which they load first, with the days written into it above, and
+	// refit every 15 simulated minutes. A demo day is a day to them.
+	s, err := server.Config{
+		Store: cfg.Store, Provider: cfg.Provider, SubjectPrefix: cfg.SubjectPrefix, ExternalMetrics: !cfg.NoExternal,
+		Client: client,
+		NATS:   natsconn.Options{URL: ns.ClientURL(), Name: "rtcscale-demo-collector"},
+		Forecasts: &server.Forecasts{Live: predictor.LiveConfig{
+			Step: step, Gauges: forecastGauges, Leads: predictor.Leads{Default: lead},
+			Now: clock.Now, After: clock.After,
+		}},
+		MetricsAddress: cfg.MetricsListen,
+	}.Complete()
+	if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "listen" {
+		return fmt.Errorf("%w (choose another address with --metrics-bind-address)", err)
+	} else if err != nil {
+		return err
+	}
+	api, err := server.LocalAPI(apiLn, s)
 	if err != nil {
 		return err
 	}
-	defer fleetConn.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr, fleetErr := make(chan error, 1), make(chan error, 1)
+	go func() { runErr <- s.Run(ctx, api) }()
+	// Once the pods are known and the samples subscribed to, publish
+	// once and wait until it is in, so that the first query a newcomer
+	// pastes finds values.
+	select {
+	case <-s.Ready():
+	case err := <-runErr:
+		return err
+	}
 	if err := fleet.Publish(fleetConn, clock, time.Now()); err != nil {
 		return err
 	}
 	if err := fleetConn.Flush(); err != nil {
 		return err
 	}
-	if err := collectorConn.Flush(); err != nil {
-		return err
-	}
+	waitForSeries(ctx, s.Store, fleet.Pods(), 10*time.Second)
+	go func() { fleetErr <- fleet.Run(ctx, fleetConn, clock) }()
 
-	// The forecasts are the adapter's, on the simulated clock: they record
-	// the workloads every simulated minute into the JetStream history,
-	// which they load first, with the days written into it above, and
-	// refit every 15 simulated minutes. A demo day is a day to them.
-	live, err := predictor.NewLive(store, predictor.LiveConfig{
-		Step: step, Gauges: forecastGauges, Leads: predictor.Leads{Default: lead},
-		Now: clock.Now, After: clock.After,
-	}, reg)
-	if err != nil {
-		return err
-	}
-	// The forecasts' first tick reads the store at once: let the first
-	// samples, delivered on the subscriber's goroutine, be in it by then.
-	waitForSeries(ctx, store, fleet.Pods(), 10*time.Second)
-	go live.Run(ctx, predictor.StoreOpener(collectorConn, predictor.StoreConfig{}))
-	cfg.Provider.Forecaster = live
-	prov := adapter.NewProvider(store, cfg.Provider, adapter.NewMetrics(reg))
-	api, err := adapter.NewLocalHandler(prov, !cfg.NoExternal)
-	if err != nil {
-		return err
-	}
-	natsUp := ops.Check{Name: "nats", Check: func() error {
-		if !collectorConn.IsConnected() {
-			return errors.New("not connected to NATS")
-		}
-		return nil
-	}}
-	apiLn, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("serving the metrics APIs: %w (choose another address with --listen)", err)
-	}
-	metricsLn, err := net.Listen("tcp", cfg.MetricsListen)
-	if err != nil {
-		apiLn.Close()
-		return fmt.Errorf("serving self-metrics: %w (choose another address with --metrics-bind-address)", err)
-	}
-	servers := []*http.Server{
-		{Handler: api, ReadHeaderTimeout: 10 * time.Second},
-		{Handler: ops.NewHandler(reg, natsUp, ops.Check{Name: "history", Check: live.StoreStatus, Warn: true}), ReadHeaderTimeout: 10 * time.Second},
-	}
-	errc := make(chan error, 3)
-	for i, ln := range []net.Listener{apiLn, metricsLn} {
-		go func() { errc <- servers[i].Serve(ln) }()
-	}
-	defer func() {
-		for _, s := range servers {
-			s.Close()
-		}
-	}()
-	go store.Run(ctx.Done(), 5*time.Second)
-	go func() { errc <- fleet.Run(ctx, fleetConn, clock) }()
-
-	addrs := Addrs{API: "http://" + apiLn.Addr().String(), Metrics: "http://" + metricsLn.Addr().String(), NATS: ns.ClientURL(), Clock: clock}
+	addrs := Addrs{API: "http://" + apiLn.Addr().String(), Metrics: "http://" + s.MetricsAddr().String(), NATS: ns.ClientURL(), Clock: clock}
 	if ready != nil {
 		ready(addrs)
 	}
@@ -237,11 +195,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "\nStopping.")
-		return nil
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
+		return <-runErr
+	case err := <-runErr:
+		return err
+	case err := <-fleetErr:
+		stop()
+		<-runErr
 		return err
 	}
 }

@@ -2,27 +2,20 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 
-	"github.com/fsnotify/fsnotify"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
 )
 
 // The adapter's --config file is a YAML map from flag names to values, for
 // the settings that may change while it runs: the collector's limits and
-// staleness, and the external metrics' namespace scope. In a cluster it is
-// a mounted ConfigMap, which the kubelet replaces atomically (a symlink
-// swap) when the ConfigMap changes; the adapter then re-reads it, so a
-// change needs no restart.
+// staleness, and the external metrics' namespace scope. The adapter
+// re-reads it when it changes (server.Reload), so a change needs no
+// restart.
 //
 // Precedence: the file, then the command line, then the flags' defaults.
 // A setting removed from the file returns to its command-line value.
@@ -87,88 +80,4 @@ func settingValue(raw json.RawMessage) (string, error) {
 		return "", errors.New("want a single value, not a list or a map")
 	}
 	return string(raw), nil
-}
-
-// configMetrics count reloads, as Prometheus counts its own.
-type configMetrics struct {
-	reloads *prometheus.CounterVec
-	lastOK  prometheus.Gauge
-}
-
-func newConfigMetrics(reg prometheus.Registerer) *configMetrics {
-	m := &configMetrics{
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rtcscale_config_reloads_total",
-			Help: "Reloads of the --config file, by result (success, failure).",
-		}, []string{"result"}),
-		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rtcscale_config_last_reload_successful",
-			Help: "1 when the last reload of the --config file was applied, 0 when it was refused (the previous settings stay).",
-		}),
-	}
-	m.reloads.WithLabelValues("success")
-	m.reloads.WithLabelValues("failure")
-	m.lastOK.Set(1) // the file read at start-up, or the adapter would not run
-	reg.MustRegister(m.reloads, m.lastOK)
-	return m
-}
-
-// counted returns apply with each call's result counted in m.
-func (m *configMetrics) counted(apply func([]byte) error) func([]byte) error {
-	return func(content []byte) error {
-		err := apply(content)
-		if err != nil {
-			m.reloads.WithLabelValues("failure").Inc()
-			m.lastOK.Set(0)
-			return err
-		}
-		m.reloads.WithLabelValues("success").Inc()
-		m.lastOK.Set(1)
-		return nil
-	}
-}
-
-// watchConfig calls apply with the content of path whenever it changes,
-// until ctx is done. It watches path's folder, not the file: the kubelet
-// updates a mounted ConfigMap by swapping a symlink in that folder. A
-// failed apply is logged (wrap apply with configMetrics.counted to count
-// it), and the previous settings stay until the next change. seen is the content already applied.
-func watchConfig(ctx context.Context, path string, seen []byte, apply func([]byte) error) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	if err := w.Add(filepath.Dir(path)); err != nil {
-		w.Close()
-		return fmt.Errorf("watching %s: %w", path, err)
-	}
-	go func() {
-		defer w.Close()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case err := <-w.Errors:
-				klog.ErrorS(err, "Watching the config file", "path", path)
-			case <-w.Events:
-				content, err := os.ReadFile(path)
-				if err != nil {
-					// Mid-swap, or the ConfigMap was deleted: the
-					// next event brings the new file.
-					klog.V(2).InfoS("Config file unreadable", "path", path, "err", err)
-					continue
-				}
-				if bytes.Equal(content, seen) {
-					continue // a swap's other events, or a rewrite with no change
-				}
-				seen = content
-				if err := apply(content); err != nil {
-					klog.ErrorS(err, "Config file refused; the previous settings stay", "path", path)
-					continue
-				}
-				klog.InfoS("Config file reloaded", "path", path)
-			}
-		}
-	}()
-	return nil
 }

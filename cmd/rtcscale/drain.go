@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/klog/v2"
 
-	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/drain"
+	"github.com/rtcscale/rtcscale/internal/server"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -59,32 +56,11 @@ func (d *drainFlags) validate() error {
 	)
 }
 
-// start runs the controller until ctx is done, if it is on. Call validate
-// first.
-func (d *drainFlags) start(ctx context.Context, client kubernetes.Interface, store *collector.Store) error {
+// config returns the controllers' configuration, or nil when off. Call
+// validate first.
+func (d *drainFlags) config() *server.DeletionCost {
 	if !d.on {
 		return nil
 	}
-	namespaces := d.namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{""} // every namespace
-	}
-	var cs []*drain.Controller
-	for _, ns := range namespaces {
-		opts := d.opts
-		opts.Namespace = ns
-		c, err := drain.New(client, store, opts)
-		if err != nil {
-			return fmt.Errorf("--pod-deletion-cost-selector: %w", err)
-		}
-		cs = append(cs, c)
-	}
-	for _, c := range cs {
-		go func() {
-			if err := c.Run(ctx); err != nil && ctx.Err() == nil {
-				klog.ErrorS(err, "Pod deletion-cost controller stopped")
-			}
-		}()
-	}
-	return nil
+	return &server.DeletionCost{Options: d.opts, Namespaces: d.namespaces}
 }

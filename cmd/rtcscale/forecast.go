@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
-	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/internal/server"
 	"github.com/rtcscale/rtcscale/predictor"
 )
 
@@ -31,10 +28,10 @@ func (f *forecastFlags) add(fs *pflag.FlagSet) {
 	fs.IntVar(&f.store.Replicas, "history-replicas", 1, fmt.Sprintf("replicas of the history stream in a clustered JetStream (1 to %d)", maxStreamReplicas))
 }
 
-// start returns the forecaster, or nil when forecasts are off, and runs it
-// until ctx is done: it records the workloads of store every minute and
-// keeps their histories in JetStream over nc.
-func (f *forecastFlags) start(ctx context.Context, store *collector.Store, nc *nats.Conn, reg prometheus.Registerer) (*predictor.Live, error) {
+// config returns the forecasts' configuration, or nil when they are off:
+// the adapter records the workloads every minute and keeps their
+// histories in JetStream.
+func (f *forecastFlags) config() (*server.Forecasts, error) {
 	if !f.on {
 		return nil, nil
 	}
@@ -45,10 +42,5 @@ func (f *forecastFlags) start(ctx context.Context, store *collector.Store, nc *n
 	if err := f.store.Validate(); err != nil {
 		return nil, fmt.Errorf("--history-stream, --history-subject: %w", err)
 	}
-	live, err := predictor.NewLive(store, f.live, reg)
-	if err != nil {
-		return nil, fmt.Errorf("--forecast-gauges: %w", err)
-	}
-	go live.Run(ctx, predictor.StoreOpener(nc, f.store))
-	return live, nil
+	return &server.Forecasts{Live: f.live, Store: f.store}, nil
 }

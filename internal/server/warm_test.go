@@ -1,11 +1,11 @@
-package main
+package server
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rtcscale/rtcscale/collector"
@@ -13,12 +13,12 @@ import (
 	"github.com/rtcscale/rtcscale/sample"
 )
 
-// TestWarmFlagsSubscribe runs the adapter's start-up path: with JetStream,
+// TestWarmSubscribe runs the adapter's start-up path: with JetStream,
 // the stream is created and loaded before the subscription; without, the
 // adapter logs it and subscribes cold, ready all the same.
-func TestWarmFlagsSubscribe(t *testing.T) {
+func TestWarmSubscribe(t *testing.T) {
 	for _, withJS := range []bool{true, false} {
-		var configure []func(*server.Options)
+		var configure []func(*natsserver.Options)
 		if withJS {
 			configure = append(configure, natstest.JetStream(t.TempDir()))
 		}
@@ -26,7 +26,7 @@ func TestWarmFlagsSubscribe(t *testing.T) {
 		nc := natstest.Connect(t, srv.ClientURL())
 		store := collector.NewStore(collector.Options{}, nil)
 		sub := collector.NewSubscriber(store, sample.DefaultSubjectPrefix)
-		w := warmFlags{cfg: collector.WarmConfig{Stream: "RTCSCALE_LATEST", Prefix: sample.DefaultSubjectPrefix}, timeout: 10 * time.Second}
+		w := &Warm{WarmConfig: collector.WarmConfig{Stream: "RTCSCALE_LATEST", Prefix: sample.DefaultSubjectPrefix}, Timeout: 10 * time.Second}
 		if err := w.subscribe(context.Background(), nc, sub); err != nil {
 			t.Fatalf("JetStream %v: %v", withJS, err)
 		}
