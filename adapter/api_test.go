@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/cluster"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
@@ -48,7 +50,7 @@ type rig struct {
 type replica struct {
 	store *collector.Store
 	reg   *prometheus.Registry
-	sub   *collector.Subscriber
+	sub   *ingest.Subscriber
 	api   *httptest.Server
 	ops   *httptest.Server
 }
@@ -83,17 +85,17 @@ func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options, pr
 	t.Helper()
 	rep := &replica{reg: prometheus.NewRegistry()}
 	rep.store = collector.NewStore(opts, collector.NewMetrics(rep.reg))
-	cluster, err := collector.WatchCluster(client, rep.store)
+	informers, err := cluster.NewWatch(client, rep.store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
-	cluster.Start(stop)
-	if !cluster.WaitForSync(stop) {
+	informers.Start(stop)
+	if !informers.WaitForSync(stop) {
 		t.Fatal("informers did not sync")
 	}
-	rep.sub = collector.NewSubscriber(rep.store, sample.DefaultSubjectPrefix)
+	rep.sub = ingest.NewSubscriber(rep.store, sample.DefaultSubjectPrefix, ingest.NewMetrics(rep.reg))
 	var po Options
 	if providerOptions != nil {
 		po = providerOptions(rep)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -72,7 +73,7 @@ func TestAdapterRestartServesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := collector.EnsureWarmStream(ctx, js, collector.WarmConfig{Stream: "LATEST", Memory: true}); err != nil {
+	if err := ingest.EnsureWarmStream(ctx, js, ingest.WarmConfig{Stream: "LATEST", Memory: true}); err != nil {
 		t.Fatal(err)
 	}
 	pods := r.deployment("voice", "asterisk", 4)

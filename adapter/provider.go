@@ -119,7 +119,7 @@ type Options struct {
 // Provider answers the custom and external metrics APIs from a
 // collector.Store.
 type Provider struct {
-	store *collector.Store
+	store Store
 	// opts is swapped whole by SetOptions while requests are served.
 	opts       atomic.Pointer[Options]
 	forecaster Forecaster
@@ -136,7 +136,7 @@ type Provider struct {
 }
 
 // NewProvider returns a Provider over store. metrics may be nil.
-func NewProvider(store *collector.Store, opts Options, metrics *Metrics) *Provider {
+func NewProvider(store Store, opts Options, metrics *Metrics) *Provider {
 	p := &Provider{store: store, forecaster: opts.Forecaster, metrics: metrics}
 	p.SetOptions(opts)
 	return p

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
@@ -56,8 +57,7 @@ func BenchmarkSoak(b *testing.B) {
 
 	srv := natstest.Start(b)
 	reg := prometheus.NewRegistry()
-	cm := collector.NewMetrics(reg)
-	store := collector.NewStore(collector.Options{}, cm)
+	store := collector.NewStore(collector.Options{}, collector.NewMetrics(reg))
 	names := make([]string, pods)
 	subjects := make([]string, pods)
 	for i := range names {
@@ -69,12 +69,13 @@ func BenchmarkSoak(b *testing.B) {
 		store.UpsertPod(collector.PodInfo{Namespace: "voice", Name: names[i], Labels: map[string]string{"app": fmt.Sprintf("asterisk-%d", d)},
 			Owner: collector.Workload{Kind: collector.WorkloadReplicaSet, Name: rs}, Ready: true, ReadySince: time.Now().Add(-time.Hour)})
 	}
-	nc, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL()}, cm)
+	nm := ingest.NewMetrics(reg)
+	nc, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL()}, nm)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	if err := collector.NewSubscriber(store, sample.DefaultSubjectPrefix).Start(nc); err != nil {
+	if err := ingest.NewSubscriber(store, sample.DefaultSubjectPrefix, nm).Start(nc); err != nil {
 		b.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil { // the server has the subscription

@@ -1,33 +1,23 @@
 package collector
 
 import (
-	"sync/atomic"
-
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtcscale/rtcscale/sample"
 )
 
-// Metrics are the collector's self-metrics. Counters are resolved once per
-// label value, so that counting a sample does not allocate.
+// Metrics are the store's self-metrics: what it accepted, refused and
+// forgot, and what it holds (read at scrape time). Counters are resolved
+// once per label value, so that counting a sample does not allocate.
 type Metrics struct {
 	accepted  prometheus.Counter
 	rejected  [sample.NumReasons]prometheus.Counter
 	evictions prometheus.Counter
 
-	natsUp     prometheus.Gauge
-	reconnects prometheus.Counter
-	// dropped reads the Subscriber's subscription at scrape time (see
-	// droppedMessages); droppedSeen is the highest count read so far.
-	dropped     prometheus.CounterFunc
-	sub         atomic.Pointer[nats.Subscription]
-	droppedSeen atomic.Int64
-
 	reg prometheus.Registerer
 }
 
-// NewMetrics creates the collector's metrics and registers them with reg.
+// NewMetrics creates the store's metrics and registers them with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{
@@ -38,19 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "rtcscale_stale_evictions_total",
 			Help: "Samples forgotten because they went stale (their pod stopped publishing).",
 		}),
-		natsUp: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rtcscale_nats_connected",
-			Help: "1 while the connection to NATS is up.",
-		}),
-		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rtcscale_nats_reconnects_total",
-			Help: "Reconnections to NATS.",
-		}),
 	}
-	m.dropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "rtcscale_nats_dropped_total",
-		Help: "Messages NATS dropped because the collector fell behind (slow consumer).",
-	}, m.droppedMessages)
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rtcscale_samples_rejected_total",
 		Help: "Load samples refused, by reason (see docs/wire-format.md).",
@@ -58,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for r := sample.Accepted + 1; r < sample.NumReasons; r++ {
 		m.rejected[r] = rejected.WithLabelValues(r.String())
 	}
-	reg.MustRegister(m.accepted, rejected, m.evictions, m.natsUp, m.reconnects, m.dropped)
+	reg.MustRegister(m.accepted, rejected, m.evictions)
 	m.reg = reg
 	return m
 }
@@ -135,51 +113,5 @@ func (m *Metrics) count(r sample.Reason) {
 func (m *Metrics) evicted(n int) {
 	if m != nil && n > 0 {
 		m.evictions.Add(float64(n))
-	}
-}
-
-// watch makes rtcscale_nats_dropped_total count the messages NATS drops
-// for sub, the Subscriber's one subscription.
-func (m *Metrics) watch(sub *nats.Subscription) {
-	if m != nil {
-		m.sub.Store(sub)
-	}
-}
-
-// droppedMessages is how many messages the subscription has dropped. The
-// client counts each one, where its slow-consumer error comes once per
-// episode, however many it drops. A drained subscription answers no more,
-// and two scrapes may read in either order: the highest count read is
-// kept, so that the counter never goes back.
-func (m *Metrics) droppedMessages() float64 {
-	if sub := m.sub.Load(); sub != nil {
-		if n, err := sub.Dropped(); err == nil {
-			for {
-				seen := m.droppedSeen.Load()
-				if int64(n) <= seen || m.droppedSeen.CompareAndSwap(seen, int64(n)) {
-					break
-				}
-			}
-		}
-	}
-	return float64(m.droppedSeen.Load())
-}
-
-// NATSConnected and NATSReconnected make Metrics a natsconn.Observer of the
-// collector's connection.
-func (m *Metrics) NATSConnected(up bool) {
-	if m == nil {
-		return
-	}
-	if up {
-		m.natsUp.Set(1)
-	} else {
-		m.natsUp.Set(0)
-	}
-}
-
-func (m *Metrics) NATSReconnected() {
-	if m != nil {
-		m.reconnects.Inc()
 	}
 }

@@ -153,6 +153,19 @@ func (s *Store) namespace(name string, create bool) *namespace {
 	return ns
 }
 
+// Now is the store's clock (Options.Now), so that what feeds it rate-limits
+// and times on the same one.
+func (s *Store) Now() time.Time { return s.now() }
+
+// Reject counts a sample refused before it reached Ingest (it did not
+// decode, or came on another pod's subject) in the store's rejection
+// counters, beside those Ingest refuses itself.
+func (s *Store) Reject(r sample.Reason) {
+	if r != sample.Accepted {
+		s.metrics.count(r)
+	}
+}
+
 // Ingest stores a decoded sample as its pod's latest, unless a rule refuses
 // it; it returns the reason (sample.Accepted when stored). It copies what it
 // keeps, so smp may alias a decoder's buffer. It does not allocate for a pod

@@ -511,7 +511,9 @@ func TestUnknownPodsHaveTheirOwnQuota(t *testing.T) {
 	store, _ := newTestStore(Options{MaxSeriesPerNamespace: 3, MaxUnknownSeriesPerNamespace: 2})
 	m := NewMetrics(prometheus.NewRegistry())
 	store.metrics = m
-	flood(NewSubscriber(store, sample.DefaultSubjectPrefix), "voice", 100, t0)
+	for i := range 100 {
+		store.Ingest(smp("voice", fmt.Sprintf("bogus-%07d", i), t0, calls(1)))
+	}
 	if got := testutil.ToFloat64(m.rejected[sample.ReasonSeriesLimit]); got != 98 {
 		t.Fatalf("the flood: %v refused, want 98 (2 held)", got)
 	}

@@ -98,7 +98,7 @@ func (o Options) withDefaults() Options {
 // collector's latest samples.
 type Controller struct {
 	client   kubernetes.Interface
-	store    *collector.Store
+	store    Store
 	opts     Options
 	factory  informers.SharedInformerFactory
 	pods     corelisters.PodLister
@@ -108,7 +108,7 @@ type Controller struct {
 
 // New returns a Controller over the pods Options.Selector picks; Start or
 // Run starts its pod informer.
-func New(client kubernetes.Interface, store *collector.Store, o Options) (*Controller, error) {
+func New(client kubernetes.Interface, store Store, o Options) (*Controller, error) {
 	if o.Selector == nil || o.Selector.Empty() {
 		return nil, errors.New("drain: a pod selector is required: pods opt in to a managed deletion cost")
 	}

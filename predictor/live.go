@@ -81,7 +81,7 @@ func (c LiveConfig) withDefaults() LiveConfig {
 // never takes more than one core. Forecast costs a map lookup and
 // Predictor.Serve. Run does all of this on its own.
 type Live struct {
-	src      *collector.Store
+	src      Source
 	cfg      LiveConfig
 	capacity int
 	gauges   map[string]bool // nil: every gauge
@@ -119,7 +119,7 @@ type series struct {
 // NewLive returns a Live that reads src. Its self-metrics, and the
 // forecasts as metrics for dashboards, are registered with reg unless it is
 // nil.
-func NewLive(src *collector.Store, cfg LiveConfig, reg prometheus.Registerer) (*Live, error) {
+func NewLive(src Source, cfg LiveConfig, reg prometheus.Registerer) (*Live, error) {
 	cfg = cfg.withDefaults()
 	if err := checkStep(cfg.Step); err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/sample"
 	"github.com/rtcscale/rtcscale/sidecar"
@@ -57,7 +58,7 @@ func startStack(t testing.TB, namespace, pod string) *stack {
 	// The pod as the cluster would report it: known and Ready.
 	store.UpsertPod(collector.PodInfo{Namespace: namespace, Name: pod, Ready: true, ReadySince: time.Now(), Created: time.Now()})
 	cc := dial(t, ns.ClientURL(), "collector")
-	sub := collector.NewSubscriber(store, sample.DefaultSubjectPrefix)
+	sub := ingest.NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
 	if err := sub.Start(cc); err != nil {
 		t.Fatal(err)
 	}

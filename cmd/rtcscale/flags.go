@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/server"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -35,7 +36,7 @@ func (c *collectorFlags) add(fs *pflag.FlagSet) {
 // warmFlags turn on the warm start: a JetStream stream keeps the latest
 // sample of every pod, and a starting adapter loads them before it serves.
 type warmFlags struct {
-	cfg     collector.WarmConfig
+	cfg     ingest.WarmConfig
 	timeout time.Duration
 }
 

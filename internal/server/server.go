@@ -28,6 +28,8 @@ import (
 
 	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/cluster"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/drain"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/ops"
@@ -98,9 +100,9 @@ type Server struct {
 	Registry *prometheus.Registry
 
 	cfg       Config
-	cluster   *collector.ClusterWatch
+	cluster   *cluster.Watch
 	nc        *nats.Conn
-	sub       *collector.Subscriber
+	sub       *ingest.Subscriber
 	drains    []*drain.Controller
 	metricsLn net.Listener
 	ready     chan struct{}
@@ -114,10 +116,9 @@ func (c Config) Complete() (_ *Server, err error) {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	cm := collector.NewMetrics(reg)
 	s := &Server{Registry: reg, cfg: c, ready: make(chan struct{})}
-	s.Store = collector.NewStore(c.Store, cm)
-	if s.cluster, err = collector.WatchCluster(c.Client, s.Store); err != nil {
+	s.Store = collector.NewStore(c.Store, collector.NewMetrics(reg))
+	if s.cluster, err = cluster.NewWatch(c.Client, s.Store); err != nil {
 		return nil, err
 	}
 	if f := c.Forecasts; f != nil {
@@ -156,10 +157,11 @@ func (c Config) Complete() (_ *Server, err error) {
 			s.metricsLn.Close()
 		}
 	}()
-	if s.nc, err = natsconn.Dial(c.NATS, cm); err != nil {
+	nm := ingest.NewMetrics(reg)
+	if s.nc, err = natsconn.Dial(c.NATS, nm); err != nil {
 		return nil, err
 	}
-	s.sub = collector.NewSubscriber(s.Store, c.SubjectPrefix)
+	s.sub = ingest.NewSubscriber(s.Store, c.SubjectPrefix, nm)
 	return s, nil
 }
 

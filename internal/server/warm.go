@@ -8,13 +8,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/klog/v2"
 
-	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 )
 
 // Warm turns on the warm start: a JetStream stream keeps the latest sample
 // of every pod, and a starting adapter loads them before it serves.
 type Warm struct {
-	collector.WarmConfig
+	ingest.WarmConfig
 	// Timeout bounds the wait for the stream; past it the adapter starts
 	// cold.
 	Timeout time.Duration
@@ -23,19 +23,19 @@ type Warm struct {
 // subscribe loads the warm start, if w is set, then subscribes sub. A warm
 // start that fails is logged and skipped: the adapter then starts cold,
 // as without JetStream, and each pod is served from its next sample.
-func (w *Warm) subscribe(ctx context.Context, nc *nats.Conn, sub *collector.Subscriber) error {
+func (w *Warm) subscribe(ctx context.Context, nc *nats.Conn, sub *ingest.Subscriber) error {
 	if w != nil {
 		w.load(ctx, nc, sub)
 	}
 	return sub.Start(nc)
 }
 
-func (w *Warm) load(ctx context.Context, nc *nats.Conn, sub *collector.Subscriber) {
+func (w *Warm) load(ctx context.Context, nc *nats.Conn, sub *ingest.Subscriber) {
 	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
 	js, err := jetstream.New(nc)
 	if err == nil {
-		err = collector.EnsureWarmStream(ctx, js, w.WarmConfig)
+		err = ingest.EnsureWarmStream(ctx, js, w.WarmConfig)
 	}
 	if err != nil {
 		klog.ErrorS(err, "Warm restart unavailable; starting cold (each pod is served from its next sample)", "stream", w.Stream)

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rtcscale/rtcscale/collector"
+	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -25,8 +26,8 @@ func TestWarmSubscribe(t *testing.T) {
 		srv := natstest.Start(t, configure...)
 		nc := natstest.Connect(t, srv.ClientURL())
 		store := collector.NewStore(collector.Options{}, nil)
-		sub := collector.NewSubscriber(store, sample.DefaultSubjectPrefix)
-		w := &Warm{WarmConfig: collector.WarmConfig{Stream: "RTCSCALE_LATEST", Prefix: sample.DefaultSubjectPrefix}, Timeout: 10 * time.Second}
+		sub := ingest.NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
+		w := &Warm{WarmConfig: ingest.WarmConfig{Stream: "RTCSCALE_LATEST", Prefix: sample.DefaultSubjectPrefix}, Timeout: 10 * time.Second}
 		if err := w.subscribe(context.Background(), nc, sub); err != nil {
 			t.Fatalf("JetStream %v: %v", withJS, err)
 		}

@@ -1,4 +1,4 @@
-package collector
+package ingest
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -52,8 +52,8 @@ func TestWarmRestart(t *testing.T) {
 	}
 
 	// The first adapter runs and hears the fleet.
-	first, c := newTestStore(Options{})
-	sub1 := NewSubscriber(first, sample.DefaultSubjectPrefix)
+	first, c := newTestStore(collector.Options{})
+	sub1 := NewSubscriber(first, sample.DefaultSubjectPrefix, nil)
 	nc1 := natstest.Connect(t, srv.ClientURL())
 	if err := sub1.Start(nc1); err != nil {
 		t.Fatal(err)
@@ -90,12 +90,11 @@ func TestWarmRestart(t *testing.T) {
 	// The adapter restarts 6 seconds later, while no sidecar publishes.
 	c.Add(6 * time.Second)
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
-	second := NewStore(Options{Now: c.Now}, m)
+	second := collector.NewStore(collector.Options{Now: c.Now}, collector.NewMetrics(reg))
 	for _, p := range []string{"a-1", "a-2", "gone"} {
-		second.UpsertPod(readyPod("voice", p, "a", Workload{}))
+		second.UpsertPod(readyPod("voice", p, "a", collector.Workload{}))
 	}
-	sub2 := NewSubscriber(second, sample.DefaultSubjectPrefix)
+	sub2 := NewSubscriber(second, sample.DefaultSubjectPrefix, nil)
 	if err := sub2.Ready(); err == nil {
 		t.Fatal("ready before loading and subscribing")
 	}
@@ -106,10 +105,10 @@ func TestWarmRestart(t *testing.T) {
 	if st.Messages != 4 || st.Accepted != 2 || st.Rejected[sample.ReasonTooOld] != 1 || st.Rejected[sample.ReasonMalformed] != 1 {
 		t.Fatalf("warm load %+v", st)
 	}
-	if got := podValues(second, "voice", "app=a", "calls"); len(got) != 2 || got["a-1"] != 12 || got["a-2"] != 22 {
+	if got := served(t, second, "voice", "app=a", "calls"); len(got) != 2 || got["a-1"] != 12 || got["a-2"] != 22 {
 		t.Fatalf("served after the warm load: %v, want a-1=12 a-2=22 and nothing for the stale pod", got)
 	}
-	if got := testutil.ToFloat64(m.rejected[sample.ReasonTooOld]); got != 1 {
+	if got := rejected(t, reg, sample.ReasonTooOld); got != 1 {
 		t.Fatalf("too_old counted %v times", got)
 	}
 	nc2 := natstest.Connect(t, srv.ClientURL())
@@ -124,13 +123,13 @@ func TestWarmRestart(t *testing.T) {
 	}
 	// Live samples follow the loaded ones.
 	publish(t, pub, smp("voice", "a-1", c.Now(), calls(5)))
-	waitFor(t, "a live sample after the warm load", func() bool { return podValues(second, "voice", "app=a", "calls")["a-1"] == 5 })
+	waitFor(t, "a live sample after the warm load", func() bool { return served(t, second, "voice", "app=a", "calls")["a-1"] == 5 })
 
 	// An empty stream loads nothing, without error.
 	if err := EnsureWarmStream(ctx, js, WarmConfig{Stream: "EMPTY", Prefix: "other.prefix", Memory: true}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := NewSubscriber(second, "other.prefix").WarmLoad(ctx, js, "EMPTY"); err != nil || st.Messages != 0 {
+	if st, err := NewSubscriber(second, "other.prefix", nil).WarmLoad(ctx, js, "EMPTY"); err != nil || st.Messages != 0 {
 		t.Fatalf("empty stream: %+v %v", st, err)
 	}
 }
@@ -151,8 +150,8 @@ func TestWarmStartWithoutJetStream(t *testing.T) {
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("EnsureWarmStream on core NATS: %v (context %v)", err, ctx.Err())
 	}
-	store, c := newTestStore(Options{})
-	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
+	store, c := newTestStore(collector.Options{})
+	sub := NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
 	if _, err := sub.WarmLoad(ctx, js, "RTCSCALE_LATEST"); err == nil {
 		t.Fatal("warm load without JetStream: no error")
 	}
@@ -207,8 +206,8 @@ func BenchmarkWarmLoad(b *testing.B) {
 	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for b.Loop() {
-		store := NewStore(Options{MaxSeriesPerNamespace: pods, Now: func() time.Time { return now }}, nil)
-		st, err := NewSubscriber(store, sample.DefaultSubjectPrefix).WarmLoad(ctx, js, "W")
+		store := collector.NewStore(collector.Options{MaxSeriesPerNamespace: pods, Now: func() time.Time { return now }}, nil)
+		st, err := NewSubscriber(store, sample.DefaultSubjectPrefix, nil).WarmLoad(ctx, js, "W")
 		if err != nil || st.Accepted != pods {
 			b.Fatalf("%+v %v", st, fmt.Sprint(err))
 		}

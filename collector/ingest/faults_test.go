@@ -1,4 +1,4 @@
-package collector
+package ingest
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
@@ -26,7 +27,7 @@ import (
 // faultRig is one adapter's collector on a controllable clock.
 type faultRig struct {
 	t     *testing.T
-	store *Store
+	store *collector.Store
 	clock *clock
 	m     *Metrics
 	nc    *nats.Conn
@@ -38,11 +39,12 @@ var testPods = []string{"a-1", "a-2"}
 
 func newFaultRig(t *testing.T, o natsconn.Options) *faultRig {
 	t.Helper()
-	r := &faultRig{t: t, m: NewMetrics(prometheus.NewRegistry())}
-	r.clock = &clock{t: t0}
-	r.store = NewStore(Options{Now: r.clock.Now}, r.m)
+	reg := prometheus.NewRegistry()
+	r := &faultRig{t: t, m: NewMetrics(reg)}
+	r.clock = newClock(t0)
+	r.store = collector.NewStore(collector.Options{Now: r.clock.Now}, collector.NewMetrics(reg))
 	for _, p := range testPods {
-		r.store.UpsertPod(readyPod("voice", p, "a", Workload{}))
+		r.store.UpsertPod(readyPod("voice", p, "a", collector.Workload{}))
 	}
 	o.Name = "rtcscale-test"
 	nc, err := natsconn.Dial(o, r.m)
@@ -51,7 +53,7 @@ func newFaultRig(t *testing.T, o natsconn.Options) *faultRig {
 	}
 	t.Cleanup(nc.Close)
 	r.nc = nc
-	r.sub = NewSubscriber(r.store, sample.DefaultSubjectPrefix)
+	r.sub = NewSubscriber(r.store, sample.DefaultSubjectPrefix, r.m)
 	if err := r.sub.Start(nc); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,9 @@ func (r *faultRig) ready() error {
 }
 
 // served returns what a Pods-metric query answers now.
-func (r *faultRig) served() map[string]float64 { return podValues(r.store, "voice", "app=a", "calls") }
+func (r *faultRig) served() map[string]float64 {
+	return served(r.t, r.store, "voice", "app=a", "calls")
+}
 
 // publishUntilServed publishes v for every test pod at the rig's clock,
 // through pub, until the rig serves it: after a reconnection the first
@@ -149,12 +153,12 @@ func TestNATSServerRestart(t *testing.T) {
 	r.publishUntilServed(pub, 8)
 
 	// The stream came back from disk: a new adapter starts warm.
-	fresh := NewStore(Options{Now: r.clock.Now}, nil)
-	fresh.UpsertPod(readyPod("voice", "a-1", "a", Workload{}))
-	if _, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix).WarmLoad(ctx, js, "LATEST"); err != nil {
+	fresh := collector.NewStore(collector.Options{Now: r.clock.Now}, nil)
+	fresh.UpsertPod(readyPod("voice", "a-1", "a", collector.Workload{}))
+	if _, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix, nil).WarmLoad(ctx, js, "LATEST"); err != nil {
 		t.Fatal(err)
 	}
-	if got := podValues(fresh, "voice", "app=a", "calls"); got["a-1"] != 8 {
+	if got := served(t, fresh, "voice", "app=a", "calls"); got["a-1"] != 8 {
 		t.Fatalf("warm load after the NATS restart: %v", got)
 	}
 }
@@ -238,10 +242,10 @@ func TestClusterNodeLoss(t *testing.T) {
 		publish(t, pub, next)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		fresh := NewStore(Options{Now: r.clock.Now}, nil)
-		fresh.UpsertPod(readyPod("voice", "a-2", "a", Workload{}))
-		st, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix).WarmLoad(ctx, js, "LATEST")
-		return err == nil && st.Messages == len(testPods) && podValues(fresh, "voice", "app=a", "calls")["a-2"] == 5
+		fresh := collector.NewStore(collector.Options{Now: r.clock.Now}, nil)
+		fresh.UpsertPod(readyPod("voice", "a-2", "a", collector.Workload{}))
+		st, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix, nil).WarmLoad(ctx, js, "LATEST")
+		return err == nil && st.Messages == len(testPods) && served(t, fresh, "voice", "app=a", "calls")["a-2"] == 5
 	})
 	r.assertStaleAtLimit()
 }

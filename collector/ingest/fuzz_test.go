@@ -1,4 +1,4 @@
-package collector
+package ingest
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/klogtest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -24,9 +25,9 @@ func FuzzHandleMessage(f *testing.F) {
 	// A refusal's log line costs more than the rest of an execution.
 	klogtest.Quiet(f)
 	f.Fuzz(func(t *testing.T, subject string, data []byte) {
-		s, _ := newTestStore(Options{MaxSeries: 3, MaxSeriesPerNamespace: 2, MaxGaugeNames: 4})
-		s.UpsertPod(readyPod("voice", "a-1", "a", Workload{}))
-		sub := NewSubscriber(s, sample.DefaultSubjectPrefix)
+		s, _ := newTestStore(collector.Options{MaxSeries: 3, MaxSeriesPerNamespace: 2, MaxGaugeNames: 4})
+		s.UpsertPod(readyPod("voice", "a-1", "a", collector.Workload{}))
+		sub := NewSubscriber(s, sample.DefaultSubjectPrefix, nil)
 		for _, p := range []string{"a-1", "a-2"} {
 			x := smp("voice", p, t0.Add(-1e9), calls(2))
 			if r := sub.HandleMessage(x.Subject(sample.DefaultSubjectPrefix), x.AppendJSON(nil)); r != sample.Accepted {
@@ -46,7 +47,7 @@ func FuzzHandleMessage(f *testing.F) {
 		if d.Decode(data, &x) != sample.Accepted {
 			t.Fatal("accepted by the subscriber, refused by a decoder")
 		}
-		sel := labels.SelectorFromSet(labels.Set{LabelPod: x.Pod})
+		sel := labels.SelectorFromSet(labels.Set{collector.LabelPod: x.Pod})
 		for _, g := range x.Gauges {
 			a, _ := s.SeriesAggregate(x.Namespace, sel, g.Name)
 			if a.Count != 1 || a.Sum != g.Value || !a.Oldest.Equal(x.Time) {
@@ -58,7 +59,7 @@ func FuzzHandleMessage(f *testing.F) {
 
 // storeState is what a store serves: its counts, gauge names, and every
 // gauge's aggregate over every namespace.
-func storeState(s *Store) string {
+func storeState(s *collector.Store) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%+v %v", s.Stats(), s.Gauges())
 	for _, g := range s.Gauges() {

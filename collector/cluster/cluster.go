@@ -1,4 +1,8 @@
-package collector
+// Package cluster tells the collector's store what the cluster says about
+// pods and their owners, through pod and ReplicaSet informers: which pods
+// exist (only their samples are counted), their labels, workload and
+// readiness.
+package cluster
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
@@ -7,21 +11,31 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/rtcscale/rtcscale/collector"
 )
 
-// ClusterWatch keeps a store's view of pods and their owners in step with
-// the cluster through pod and ReplicaSet informers.
-type ClusterWatch struct {
+// Store is what the informers write to: collector.Store.
+type Store interface {
+	UpsertPod(collector.PodInfo)
+	DeletePod(namespace, name string)
+	SetReplicaSet(namespace, name, deployment string)
+	DeleteReplicaSet(namespace, name string)
+}
+
+// Watch keeps a store's view of pods and their owners in step with the
+// cluster.
+type Watch struct {
 	factory informers.SharedInformerFactory
 	synced  []cache.InformerSynced
 }
 
 // Start starts the informers; they stop when stop is closed.
-func (w *ClusterWatch) Start(stop <-chan struct{}) { w.factory.Start(stop) }
+func (w *Watch) Start(stop <-chan struct{}) { w.factory.Start(stop) }
 
 // Synced reports whether the informers have listed the cluster once. Serve
 // only then: a pod the store does not know cannot match a label selector.
-func (w *ClusterWatch) Synced() bool {
+func (w *Watch) Synced() bool {
 	for _, s := range w.synced {
 		if !s() {
 			return false
@@ -31,14 +45,14 @@ func (w *ClusterWatch) Synced() bool {
 }
 
 // WaitForSync blocks until the informers have synced or stop is closed.
-func (w *ClusterWatch) WaitForSync(stop <-chan struct{}) bool {
+func (w *Watch) WaitForSync(stop <-chan struct{}) bool {
 	return cache.WaitForCacheSync(stop, w.synced...)
 }
 
-// WatchCluster returns a ClusterWatch that feeds store. The informers keep
+// NewWatch returns a Watch that feeds store. The informers keep
 // only the fields the collector reads (labels, owner, readiness), so their
 // cache costs little more than the pods' names.
-func WatchCluster(client kubernetes.Interface, store *Store) (*ClusterWatch, error) {
+func NewWatch(client kubernetes.Interface, store Store) (*Watch, error) {
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slim))
 	pods := factory.Core().V1().Pods().Informer()
 	replicaSets := factory.Apps().V1().ReplicaSets().Informer()
@@ -66,7 +80,7 @@ func WatchCluster(client kubernetes.Interface, store *Store) (*ClusterWatch, err
 	if err != nil {
 		return nil, err
 	}
-	return &ClusterWatch{factory: factory, synced: []cache.InformerSynced{pods.HasSynced, replicaSets.HasSynced}}, nil
+	return &Watch{factory: factory, synced: []cache.InformerSynced{pods.HasSynced, replicaSets.HasSynced}}, nil
 }
 
 func objectMeta(obj any) *metav1.ObjectMeta {
@@ -82,7 +96,7 @@ func objectMeta(obj any) *metav1.ObjectMeta {
 	return nil
 }
 
-func upsertPod(store *Store, obj any) {
+func upsertPod(store Store, obj any) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return
@@ -91,10 +105,10 @@ func upsertPod(store *Store, obj any) {
 }
 
 // PodInfoFrom extracts what the collector needs from a pod.
-func PodInfoFrom(p *corev1.Pod) PodInfo {
-	info := PodInfo{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Created: p.CreationTimestamp.Time}
+func PodInfoFrom(p *corev1.Pod) collector.PodInfo {
+	info := collector.PodInfo{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Created: p.CreationTimestamp.Time}
 	if ref := metav1.GetControllerOf(p); ref != nil {
-		info.Owner = Workload{Kind: ParseWorkloadKind(ref.Kind), Name: ref.Name}
+		info.Owner = collector.Workload{Kind: collector.ParseWorkloadKind(ref.Kind), Name: ref.Name}
 	}
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -105,7 +119,7 @@ func PodInfoFrom(p *corev1.Pod) PodInfo {
 	return info
 }
 
-func setReplicaSet(store *Store, obj any) {
+func setReplicaSet(store Store, obj any) {
 	rs, ok := obj.(*appsv1.ReplicaSet)
 	if !ok {
 		return

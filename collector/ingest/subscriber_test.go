@@ -1,12 +1,14 @@
-package collector
+package ingest
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -15,9 +17,17 @@ import (
 // message NATS drops for a subscriber that fell behind, not the one
 // slow-consumer error of the episode.
 func TestDroppedCountsMessages(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry())
-	store := NewStore(Options{}, m)
-	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	// The store's clock holds the handler, inside Ingest, while held is
+	// locked.
+	var held sync.Mutex
+	store := collector.NewStore(collector.Options{Now: func() time.Time {
+		held.Lock()
+		defer held.Unlock()
+		return time.Now()
+	}}, collector.NewMetrics(reg))
+	sub := NewSubscriber(store, sample.DefaultSubjectPrefix, m)
 	srv := natstest.Start(t)
 	nc := natstest.Connect(t, srv.ClientURL())
 	if err := sub.Start(nc); err != nil {
@@ -33,7 +43,7 @@ func TestDroppedCountsMessages(t *testing.T) {
 	}
 	pub := natstest.Connect(t, srv.ClientURL())
 	const n = 50
-	store.mu.Lock()
+	held.Lock()
 	now := time.Now()
 	for i := range n {
 		x := smp("voice", "a-1", now, calls(1))
@@ -50,7 +60,7 @@ func TestDroppedCountsMessages(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	store.mu.Unlock()
+	held.Unlock()
 
 	dropped, err := sub.sub.Dropped()
 	if err != nil {
@@ -63,6 +73,6 @@ func TestDroppedCountsMessages(t *testing.T) {
 		t.Fatalf("rtcscale_nats_dropped_total = %v, want %d (the messages dropped)", got, dropped)
 	}
 	waitFor(t, "the delivered messages stored", func() bool {
-		return testutil.ToFloat64(m.accepted) == float64(n-dropped)
+		return accepted(t, reg) == float64(n-dropped)
 	})
 }

@@ -1,4 +1,4 @@
-package collector
+package ingest
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/klogtest"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
@@ -43,11 +43,12 @@ func flood(sub *Subscriber, ns string, n int, at time.Time) {
 // a legitimate namespace keeps being served.
 func TestFloodOfInventedPods(t *testing.T) {
 	logs := klogtest.Capture(t)
-	m := NewMetrics(prometheus.NewRegistry())
-	c := &clock{t: t0}
-	store := NewStore(Options{MaxUnknownSeries: 1000, MaxUnknownSeriesPerNamespace: 500, MaxGaugeNames: 8, Now: c.Now}, m)
-	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
-	store.UpsertPod(readyPod("voice", "a-1", "a", Workload{}))
+	reg := prometheus.NewRegistry()
+	m := collector.NewMetrics(reg)
+	c := newClock(t0)
+	store := collector.NewStore(collector.Options{MaxUnknownSeries: 1000, MaxUnknownSeriesPerNamespace: 500, MaxGaugeNames: 8, Now: c.Now}, m)
+	sub := NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
+	store.UpsertPod(readyPod("voice", "a-1", "a", collector.Workload{}))
 	mustIngest(t, store, smp("voice", "a-1", t0, calls(5)))
 
 	const bulk, viaNATS = 50000, 2000
@@ -88,8 +89,8 @@ func TestFloodOfInventedPods(t *testing.T) {
 	// is left of the total (1000 - 500); voice's known pod is in neither.
 	wantRefused := float64(bulk - 500 + viaNATS - 500)
 	waitFor(t, "the flood counted", func() bool {
-		return testutil.ToFloat64(m.rejected[sample.ReasonSeriesLimit]) == wantRefused &&
-			testutil.ToFloat64(m.rejected[sample.ReasonGaugeNameLimit]) == 100-7
+		return rejected(t, reg, sample.ReasonSeriesLimit) == wantRefused &&
+			rejected(t, reg, sample.ReasonGaugeNameLimit) == 100-7
 	})
 	// Let the subscription's goroutine finish before the log capture ends.
 	if err := nc.Drain(); err != nil {
@@ -108,7 +109,7 @@ func TestFloodOfInventedPods(t *testing.T) {
 	}
 	// The legitimate namespace is untouched and keeps being served.
 	mustIngest(t, store, smp("voice", "a-1", t0.Add(time.Second), calls(6)))
-	if got := podValues(store, "voice", "app=a", "calls"); got["a-1"] != 6 {
+	if got := served(t, store, "voice", "app=a", "calls"); got["a-1"] != 6 {
 		t.Fatalf("voice after the flood: %v", got)
 	}
 	// When the invented series go stale they are swept, and the quota is
@@ -125,8 +126,8 @@ func TestFloodOfInventedPods(t *testing.T) {
 // count.
 func TestRejectionLogIsRateLimited(t *testing.T) {
 	logs := klogtest.Capture(t)
-	store, c := newTestStore(Options{})
-	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
+	store, c := newTestStore(collector.Options{})
+	sub := NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
 	for range 1000 {
 		sub.HandleMessage("rtcscale.load.v1.x", []byte("{"))
 	}
@@ -156,16 +157,16 @@ func BenchmarkFlood(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		m := NewMetrics(prometheus.NewRegistry())
-		store := NewStore(Options{Now: func() time.Time { return now }}, m)
-		flood(NewSubscriber(store, sample.DefaultSubjectPrefix), "evil", n, now)
+		reg := prometheus.NewRegistry()
+		store := collector.NewStore(collector.Options{Now: func() time.Time { return now }}, collector.NewMetrics(reg))
+		flood(NewSubscriber(store, sample.DefaultSubjectPrefix, nil), "evil", n, now)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if st := store.Stats(); st.Series != 1000 {
 			b.Fatalf("%+v", st)
 		}
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "MiB-heap-held")
-		b.ReportMetric(testutil.ToFloat64(m.rejected[sample.ReasonSeriesLimit]), "refused")
+		b.ReportMetric(rejected(b, reg, sample.ReasonSeriesLimit), "refused")
 		runtime.KeepAlive(store)
 	}
 }

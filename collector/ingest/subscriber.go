@@ -1,4 +1,8 @@
-package collector
+// Package ingest feeds the collector's store from NATS: the subscription
+// to the sidecars' samples, their decoding and the checks a store cannot
+// make (a sample on its own pod's subject), the warm restart from
+// JetStream, and the NATS connection's self-metrics.
+package ingest
 
 import (
 	"fmt"
@@ -8,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"k8s.io/klog/v2"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
@@ -19,9 +24,10 @@ const rejectLogEvery = 10 * time.Second
 // prefix. NATS delivers one subscription's messages on one goroutine, so the
 // decoder and its scratch sample are reused without locks.
 type Subscriber struct {
-	store  *Store
-	prefix string
-	sub    *nats.Subscription
+	store   *collector.Store
+	prefix  string
+	metrics *Metrics
+	sub     *nats.Subscription
 	// subscribed is set once Start has subscribed; readiness reads it.
 	subscribed atomic.Bool
 
@@ -34,8 +40,9 @@ type Subscriber struct {
 
 // NewSubscriber returns a Subscriber that stores samples published under
 // prefix; Start subscribes it. HandleMessage can be called directly too.
-func NewSubscriber(store *Store, prefix string) *Subscriber {
-	return &Subscriber{store: store, prefix: prefix, now: store.now}
+// metrics may be nil.
+func NewSubscriber(store *collector.Store, prefix string, metrics *Metrics) *Subscriber {
+	return &Subscriber{store: store, prefix: prefix, metrics: metrics, now: store.Now}
 }
 
 // Start subscribes to prefix.> on nc. The subscription survives
@@ -51,7 +58,7 @@ func (s *Subscriber) Start(nc *nats.Conn) error {
 		return err
 	}
 	s.sub = sub
-	s.store.metrics.watch(sub)
+	s.metrics.watch(sub)
 	s.subscribed.Store(true)
 	return nil
 }
@@ -84,7 +91,7 @@ func (s *Subscriber) HandleMessage(subject string, data []byte) sample.Reason {
 	if r == sample.Accepted {
 		r = s.store.Ingest(&s.smp)
 	} else {
-		s.store.metrics.count(r)
+		s.store.Reject(r)
 	}
 	if r != sample.Accepted {
 		s.logRejection(r, subject)

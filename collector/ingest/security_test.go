@@ -1,4 +1,4 @@
-package collector
+package ingest
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/klogtest"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
@@ -51,14 +52,14 @@ func wantViolation(t *testing.T, errs chan error, what string) {
 // publishes its own pod's subject only and reads nothing; a client without
 // TLS or without a key is refused.
 func TestSecureNATS(t *testing.T) {
-	srv, caFile, seeds := natstest.Accounts(t, "../deploy/nats/accounts.conf")
+	srv, caFile, seeds := natstest.Accounts(t, "../../deploy/nats/accounts.conf")
 	url := srv.ClientURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	store, c := newTestStore(Options{})
-	store.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", Workload{}))
-	store.UpsertPod(readyPod("voice", "kamailio-1", "kamailio", Workload{}))
+	store, c := newTestStore(collector.Options{})
+	store.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", collector.Workload{}))
+	store.UpsertPod(readyPod("voice", "kamailio-1", "kamailio", collector.Workload{}))
 	nc, err := natsconn.Dial(natsconn.Options{URL: url, NKey: seeds["ADAPTER"], TLSCA: caFile}, NewMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestSecureNATS(t *testing.T) {
 	if err := EnsureWarmStream(ctx, js, WarmConfig{Stream: "RTCSCALE_LATEST"}); err != nil {
 		t.Fatalf("the adapter may not create its warm-restart stream: %v", err)
 	}
-	sub := NewSubscriber(store, sample.DefaultSubjectPrefix)
+	sub := NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
 	if err := sub.Start(nc); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestSecureNATS(t *testing.T) {
 	own := smp("voice", "kamailio-0", c.Now(), calls(3))
 	own.Kind = sample.KindKamailio
 	publish(t, kam0, own)
-	waitFor(t, "the sidecar's sample arrives", func() bool { return podValues(store, "voice", "app=kamailio", "calls")["kamailio-0"] == 3 })
+	waitFor(t, "the sidecar's sample arrives", func() bool { return served(t, store, "voice", "app=kamailio", "calls")["kamailio-0"] == 3 })
 
 	// ...and not another pod's: the server refuses before the adapter
 	// sees it.
@@ -98,8 +99,8 @@ func TestSecureNATS(t *testing.T) {
 	wantViolation(t, errs, "a sidecar publishing another pod's subject")
 	own.Time, own.Gauges = own.Time.Add(time.Second), []sample.Gauge{calls(4)}
 	publish(t, kam0, own) // NATS keeps a publisher's order: once this is here, the other would be too
-	waitFor(t, "the next own sample", func() bool { return podValues(store, "voice", "app=kamailio", "calls")["kamailio-0"] == 4 })
-	if got := podValues(store, "voice", "app=kamailio", "calls"); len(got) != 1 {
+	waitFor(t, "the next own sample", func() bool { return served(t, store, "voice", "app=kamailio", "calls")["kamailio-0"] == 4 })
+	if got := served(t, store, "voice", "app=kamailio", "calls"); len(got) != 1 {
 		t.Fatalf("served %v: another pod's subject got through", got)
 	}
 	// A sidecar reads nothing.
@@ -128,12 +129,12 @@ func TestSecureNATS(t *testing.T) {
 	// The adapter's streams work under its permissions: the warm load, and
 	// the history the predictor keeps (written with message IDs, read with
 	// an ordered consumer).
-	fresh := NewStore(Options{Now: c.Now}, nil)
-	fresh.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", Workload{}))
-	if _, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix).WarmLoad(ctx, js, "RTCSCALE_LATEST"); err != nil {
+	fresh := collector.NewStore(collector.Options{Now: c.Now}, nil)
+	fresh.UpsertPod(readyPod("voice", "kamailio-0", "kamailio", collector.Workload{}))
+	if _, err := NewSubscriber(fresh, sample.DefaultSubjectPrefix, nil).WarmLoad(ctx, js, "RTCSCALE_LATEST"); err != nil {
 		t.Fatalf("warm load with the adapter's permissions: %v", err)
 	}
-	if got := podValues(fresh, "voice", "app=kamailio", "calls"); got["kamailio-0"] != 4 {
+	if got := served(t, fresh, "voice", "app=kamailio", "calls"); got["kamailio-0"] != 4 {
 		t.Fatalf("warm load: %v", got)
 	}
 	history, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "RTCSCALE_HISTORY", Subjects: []string{"rtcscale.history.v1.>"}})
@@ -168,7 +169,7 @@ func TestSecureNATS(t *testing.T) {
 // (a password in the URL and in the options, a seed file that is not a
 // seed) and checks that none of them appears in an error or a log line.
 func TestNoSecretInLogsOrErrors(t *testing.T) {
-	srv, caFile, _ := natstest.Accounts(t, "../deploy/nats/accounts.conf")
+	srv, caFile, _ := natstest.Accounts(t, "../../deploy/nats/accounts.conf")
 	logs := klogtest.Capture(t)
 	const password, urlPassword, notASeed = "hunter2-Tr0ub4dor", "c0rrect-h0rse-battery", "SUAPRIVATEBUTNOTASEEDATALL1234567890"
 	port := srv.Addr().(*net.TCPAddr).Port
