@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"strings"
 	"sync"
@@ -17,12 +16,13 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/rtcscale/rtcscale/adapter"
-	"github.com/rtcscale/rtcscale/collector"
-	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
+	"github.com/rtcscale/rtcscale/internal/server"
 	"github.com/rtcscale/rtcscale/sample"
 	"github.com/rtcscale/rtcscale/sidecar"
 )
@@ -54,22 +54,46 @@ func startStack(t testing.TB, namespace, pod string) *stack {
 		t.Fatal("NATS server did not start")
 	}
 
-	store := collector.NewStore(collector.Options{}, nil)
-	// The pod as the cluster would report it: known and Ready.
-	store.UpsertPod(collector.PodInfo{Namespace: namespace, Name: pod, Ready: true, ReadySince: time.Now(), Created: time.Now()})
-	cc := dial(t, ns.ClientURL(), "collector")
-	sub := ingest.NewSubscriber(store, sample.DefaultSubjectPrefix, nil)
-	if err := sub.Start(cc); err != nil {
-		t.Fatal(err)
-	}
-	h, err := adapter.NewLocalHandler(adapter.NewProvider(store, adapter.Options{}, nil), false)
+	// rtcscale's adapter as `rtcscale demo` runs it, over client-go's
+	// in-memory cluster holding the pod, known and Ready.
+	now := metav1.Now()
+	client := fake.NewClientset(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: pod, CreationTimestamp: now},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}},
+	})
+	srv, err := server.Config{
+		SubjectPrefix: sample.DefaultSubjectPrefix, Client: client,
+		NATS: natsconn.Options{URL: ns.ClientURL(), Name: "collector"}, MetricsAddress: "127.0.0.1:0",
+	}.Complete()
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(h) // binds 127.0.0.1
-	t.Cleanup(api.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := server.LocalAPI(ln, srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, run) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the adapter stopped with %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		t.Fatalf("the adapter stopped before it was ready: %v", err)
+	}
+	api := "http://" + ln.Addr().String()
 
-	s := &stack{t: t, natsURL: ns.ClientURL(), api: api.URL, samples: make(chan sample.Sample, 1024)}
+	s := &stack{t: t, natsURL: ns.ClientURL(), api: api, samples: make(chan sample.Sample, 1024)}
 	tc := dial(t, ns.ClientURL(), "test")
 	var dec sample.Decoder
 	_, err = tc.Subscribe(sample.DefaultSubjectPrefix+".>", func(m *nats.Msg) {

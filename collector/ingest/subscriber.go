@@ -57,6 +57,14 @@ func (s *Subscriber) Start(nc *nats.Conn) error {
 	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
 		return err
 	}
+	// Ready promises that a sample published from now on is delivered:
+	// wait until the server has the subscription. A connection not yet
+	// up (nats.RetryOnFailedConnect) sends it when it connects.
+	if nc.IsConnected() {
+		if err := nc.Flush(); err != nil {
+			return fmt.Errorf("subscribing to %s.>: %w", s.prefix, err)
+		}
+	}
 	s.sub = sub
 	s.metrics.watch(sub)
 	s.subscribed.Store(true)

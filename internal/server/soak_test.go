@@ -1,10 +1,11 @@
-package adapter
+package server
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -14,10 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/rtcscale/rtcscale/collector"
-	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/sample"
@@ -56,37 +59,54 @@ func BenchmarkSoak(b *testing.B) {
 	deployments := max(pods/1000, 1)
 
 	srv := natstest.Start(b)
-	reg := prometheus.NewRegistry()
-	store := collector.NewStore(collector.Options{}, collector.NewMetrics(reg))
 	names := make([]string, pods)
 	subjects := make([]string, pods)
+	// The cluster: Deployments of 1000 Ready pods, each through its
+	// ReplicaSet, in client-go's in-memory cluster for the informers.
+	var objs []k8sruntime.Object
+	ready := metav1.NewTime(time.Now().Add(-time.Hour))
+	for d := range deployments {
+		rs := fmt.Sprintf("asterisk-%d-6f9c8d7b5", d)
+		objs = append(objs, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "voice", Name: rs, OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "apps/v1", Kind: "Deployment", Name: fmt.Sprintf("asterisk-%d", d), UID: "d", Controller: ptr(true)}}}})
+	}
 	for i := range names {
 		d := i % deployments
 		rs := fmt.Sprintf("asterisk-%d-6f9c8d7b5", d)
 		names[i] = fmt.Sprintf("%s-%06d", rs, i)
 		subjects[i] = sample.Subject(sample.DefaultSubjectPrefix, "voice", sample.KindAsterisk, names[i])
-		store.SetReplicaSet("voice", rs, fmt.Sprintf("asterisk-%d", d))
-		store.UpsertPod(collector.PodInfo{Namespace: "voice", Name: names[i], Labels: map[string]string{"app": fmt.Sprintf("asterisk-%d", d)},
-			Owner: collector.Workload{Kind: collector.WorkloadReplicaSet, Name: rs}, Ready: true, ReadySince: time.Now().Add(-time.Hour)})
+		objs = append(objs, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "voice", Name: names[i], Labels: map[string]string{"app": fmt.Sprintf("asterisk-%d", d)},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs, UID: "r", Controller: ptr(true)}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: ready}}},
+		})
 	}
-	nm := ingest.NewMetrics(reg)
-	nc, err := natsconn.Dial(natsconn.Options{URL: srv.ClientURL()}, nm)
+	// The adapter as it runs, minus TLS: its forecasts off, as they do
+	// not change the ingest and query paths measured here.
+	s, err := Config{
+		SubjectPrefix: sample.DefaultSubjectPrefix, ExternalMetrics: true, Client: fake.NewClientset(objs...),
+		NATS: natsconn.Options{URL: srv.ClientURL()}, MetricsAddress: "127.0.0.1:0",
+	}.Complete()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer nc.Close()
-	if err := ingest.NewSubscriber(store, sample.DefaultSubjectPrefix, nm).Start(nc); err != nil {
-		b.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil { // the server has the subscription
-		b.Fatal(err)
-	}
-	h, err := NewLocalHandler(NewProvider(store, Options{}, NewMetrics(reg)), true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	api := httptest.NewServer(h)
-	defer api.Close()
+	run, err := LocalAPI(ln, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, run) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-s.Ready()
+	store, reg, apiURL := s.Store, s.Registry, "http://"+ln.Addr().String()
 	pub := natstest.Connect(b, srv.ClientURL())
 
 	// Each pod publishes every pods/rate seconds; its interval says so, so
@@ -110,7 +130,7 @@ func BenchmarkSoak(b *testing.B) {
 	var refused int
 	query := func(path string) time.Duration {
 		start := time.Now()
-		resp, err := http.Get(api.URL + path)
+		resp, err := http.Get(apiURL + path)
 		if err != nil {
 			b.Fatal(err)
 		}

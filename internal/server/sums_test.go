@@ -1,4 +1,4 @@
-package adapter
+package server
 
 import (
 	"context"
@@ -81,10 +81,10 @@ func (r *rig) wantSums(when, want string) {
 func TestSumsCountOnlyKnownPods(t *testing.T) {
 	r := newRig(t, collector.Options{})
 	pods := r.deployment("voice", "asterisk", 2)
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	eventually(t, "informers see the pods", func() (bool, string) { return r.Store.Stats().KnownPods == 2, "" })
 	accepted := func(n float64) func() (bool, string) {
 		return func() (bool, string) {
-			got := counterValue(r.reg, "rtcscale_samples_accepted_total", "")
+			got := counterValue(r.Registry, "rtcscale_samples_accepted_total", "")
 			return got == n, fmt.Sprint("accepted ", got)
 		}
 	}
@@ -100,7 +100,7 @@ func TestSumsCountOnlyKnownPods(t *testing.T) {
 	if err := r.client.CoreV1().Pods("voice").Delete(context.Background(), pods[1], metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the store forgets the deleted pod", func() (bool, string) { return r.store.Stats().KnownPods == 1, "" })
+	eventually(t, "the store forgets the deleted pod", func() (bool, string) { return r.Store.Stats().KnownPods == 1, "" })
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[1]: 50})
 	eventually(t, "the late sample is stored", accepted(4))
 	r.wantSums("after a deleted pod's late sample", "10")

@@ -1,4 +1,4 @@
-package adapter
+package server
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natstest"
 	"github.com/rtcscale/rtcscale/predictor"
@@ -72,21 +73,19 @@ func TestForecastFromLiveNATSHistory(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	set := func(t time.Time) { mu.Lock(); defer mu.Unlock(); now = t }
 	cfg := predictor.LiveConfig{Gauges: []string{"calls"}, Now: clock}
-	var live *predictor.Live
-	r := newRig(t, collector.Options{Now: clock}, func(r *rig) Options {
-		var err error
-		if live, err = predictor.NewLive(r.store, cfg, r.reg); err != nil {
-			t.Fatal(err)
-		}
-		return Options{Forecaster: live}
-	})
+	r := newRig(t, collector.Options{Now: clock})
+	live, err := predictor.NewLive(r.Store, cfg, r.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.serve(t, adapter.Options{Forecaster: live})
 	r.deployment("voice", "asterisk", 0)
 	// Pods take 2m30s to start: the learned lead is that and a minute.
 	pods := []string{
 		r.startedPod("voice", "asterisk-7c9-a", "asterisk-7c9", start.Add(-time.Hour), 150*time.Second),
 		r.startedPod("voice", "asterisk-7c9-b", "asterisk-7c9", start.Add(-2*time.Hour), 150*time.Second),
 	}
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	eventually(t, "informers see the pods", func() (bool, string) { return r.Store.Stats().KnownPods == 2, "" })
 
 	js, err := jetstream.New(r.nc)
 	if err != nil {
@@ -125,7 +124,7 @@ func TestForecastFromLiveNATSHistory(t *testing.T) {
 		v := morningRamp(at)
 		r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: v / 2, pods[1]: v / 2})
 		eventually(t, "the minute's samples", func() (bool, string) {
-			a, _ := r.store.WorkloadAggregate("voice", deployment, "calls", labels.Everything())
+			a, _ := r.Store.WorkloadAggregate("voice", deployment, "calls", labels.Everything())
 			return a.Sum == v, fmt.Sprint(a)
 		})
 		if err := live.Tick(ctx, at); err != nil {
@@ -189,19 +188,20 @@ func TestForecastFromLiveNATSHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live2, err := predictor.NewLive(r.store, cfg, nil)
+	live2, err := predictor.NewLive(r.Store, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2 := NewProvider(r.store, Options{Forecaster: live2}, nil)
+	p2 := adapter.NewProvider(r.Store, adapter.Options{Forecaster: live2}, nil)
 	// A configuration reload replaces the options; the forecasts stay.
-	p2.SetOptions(Options{ExternalAllNamespaces: true})
-	h, err := NewLocalHandler(p2, true)
+	p2.SetOptions(adapter.Options{ExternalAllNamespaces: true})
+	h, err := adapter.NewLocalHandler(p2, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.api = httptest.NewServer(h)
-	t.Cleanup(r.api.Close)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	r.api = srv.URL
 	if v := forecast(object); v != 30 {
 		t.Fatalf("before the history is loaded calls_forecast is %v, want the current 30", v)
 	}
@@ -219,7 +219,7 @@ func TestForecastFromLiveNATSHistory(t *testing.T) {
 // gathered is the value of the one series of a gauge in the rig's registry.
 func gathered(t *testing.T, r *rig, name string) float64 {
 	t.Helper()
-	mfs, err := r.reg.Gather()
+	mfs, err := r.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

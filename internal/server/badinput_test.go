@@ -1,4 +1,4 @@
-package adapter
+package server
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 		MaxGaugeNames: 1, MaxFuture: 10 * time.Second})
 	pods := r.deployment("voice", "asterisk", 4)
 	r.pod("voice", "sbc-0", "sbc", "StatefulSet", "sbc") // a fifth known pod, over the limit
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 5, "" })
+	eventually(t, "informers see the pods", func() (bool, string) { return r.Store.Stats().KnownPods == 5, "" })
 
 	now := time.Now().Truncate(time.Millisecond)
 	good := func(pod string) sample.Sample {
@@ -36,7 +36,7 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "baseline stored", func() (bool, string) { return r.store.Stats().Fresh == 5, "" })
+	eventually(t, "baseline stored", func() (bool, string) { return r.Store.Stats().Fresh == 5, "" })
 	before := r.snapshot()
 
 	// Each case: a subject and a body, built from a good sample of pod 0.
@@ -112,13 +112,13 @@ func TestEveryRejectionThroughNATS(t *testing.T) {
 	eventually(t, "every rejection counted under its reason", func() (bool, string) {
 		var wrong []string
 		for reason, ms := range cases {
-			if got := counterValue(r.reg, "rtcscale_samples_rejected_total", reason.String()); got != float64(len(ms)) {
+			if got := counterValue(r.Registry, "rtcscale_samples_rejected_total", reason.String()); got != float64(len(ms)) {
 				wrong = append(wrong, fmt.Sprintf("%s=%v (want %d)", reason, got, len(ms)))
 			}
 		}
 		return len(wrong) == 0, strings.Join(wrong, " ")
 	})
-	if got := counterValue(r.reg, "rtcscale_samples_accepted_total", ""); got != 5 {
+	if got := counterValue(r.Registry, "rtcscale_samples_accepted_total", ""); got != 5 {
 		t.Fatalf("accepted %v, want the 5 good samples only", got)
 	}
 	if after := r.snapshot(); after != before {
@@ -135,6 +135,6 @@ func (r *rig) snapshot() string {
 		code, body := r.get(q, nil)
 		fmt.Fprintf(&b, "%s %d %s\n", q, code, body)
 	}
-	fmt.Fprintf(&b, "%+v %v\n", r.store.Stats(), r.store.Gauges())
+	fmt.Fprintf(&b, "%+v %v\n", r.Store.Stats(), r.Store.Gauges())
 	return b.String()
 }

@@ -1,4 +1,4 @@
-package adapter
+package server
 
 import (
 	"encoding/json"
@@ -17,6 +17,10 @@ import (
 const (
 	cm1 = "/apis/custom.metrics.k8s.io/v1beta1"
 	em1 = "/apis/external.metrics.k8s.io/v1beta1"
+	// What the adapter's errors promise: at most 5 workloads named, a
+	// selector quoted up to 100 bytes.
+	maxListed = 5
+	maxQuoted = 100
 )
 
 // TestErrorsNameTheMistake: a malformed selector is a 400 on every path
@@ -34,14 +38,14 @@ func TestErrorsNameTheMistake(t *testing.T) {
 		many = append(many, r.deployment("many", fmt.Sprintf("app%d", i), 1)...)
 	}
 	eventually(t, "informers see the pods", func() (bool, string) {
-		st := r.store.Stats()
+		st := r.Store.Stats()
 		return st.KnownPods == 4+len(many), fmt.Sprint(st)
 	})
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{asterisk[0]: 1, asterisk[1]: 2})
 	r.publish(sample.KindKamailio, "voice", "calls", map[string]float64{"kamailio-0": 3})
 	r.publish(sample.KindRTPEngine, "voice", "calls", map[string]float64{"rtpengine-x7k2p": 4})
 	eventually(t, "the collector has the samples", func() (bool, string) {
-		st := r.store.Stats()
+		st := r.Store.Stats()
 		return st.Fresh == 4, fmt.Sprint(st)
 	})
 

@@ -1,4 +1,4 @@
-package adapter
+package server
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
@@ -25,16 +26,14 @@ import (
 // that does fail turns /readyz 503 and lists every check.
 func TestReadyzSaysWhyForecastsAreReactive(t *testing.T) {
 	ctx := context.Background()
-	var live *predictor.Live
-	r := newRig(t, collector.Options{}, func(r *rig) Options {
-		var err error
-		if live, err = predictor.NewLive(r.store, predictor.LiveConfig{Gauges: []string{"calls"}}, r.reg); err != nil {
-			t.Fatal(err)
-		}
-		return Options{Forecaster: live}
-	})
+	r := newRig(t, collector.Options{})
+	live, err := predictor.NewLive(r.Store, predictor.LiveConfig{Gauges: []string{"calls"}}, r.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.serve(t, adapter.Options{Forecaster: live})
 	coreOnly := natstest.Connect(t, natstest.Start(t).ClientURL())
-	srv := httptest.NewServer(ops.NewHandler(r.reg,
+	srv := httptest.NewServer(ops.NewHandler(r.Registry,
 		ops.Check{Name: "nats", Check: natsconn.Connected(coreOnly)},
 		ops.Check{Name: "samples", Check: r.sub.Ready},
 		ops.Check{Name: "history", Check: live.StoreStatus, Warn: true}))
@@ -44,7 +43,7 @@ func TestReadyzSaysWhyForecastsAreReactive(t *testing.T) {
 	}
 
 	pods := r.deployment("voice", "asterisk", 2)
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	eventually(t, "informers see the pods", func() (bool, string) { return r.Store.Stats().KnownPods == 2, "" })
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 10, pods[1]: 20})
 	var l metricValueList
 	eventually(t, "calls_forecast", func() (bool, string) {

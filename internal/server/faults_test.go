@@ -1,4 +1,4 @@
-package adapter
+package server
 
 import (
 	"context"
@@ -35,11 +35,10 @@ var queries = []string{
 // HPA must get the same answer whichever replica it reaches.
 func TestReplicasAnswerAlike(t *testing.T) {
 	r := newRig(t, collector.Options{})
-	second := newReplica(t, r.client, collector.Options{}, nil)
-	second.subscribe(t, r.url)
+	second := newReplica(t, r.client, r.url, collector.Options{})
 	pods := r.deployment("voice", "asterisk", 8)
 	eventually(t, "both replicas see the pods", func() (bool, string) {
-		return r.store.Stats().KnownPods == 8 && second.store.Stats().KnownPods == 8, ""
+		return r.Store.Stats().KnownPods == 8 && second.Store.Stats().KnownPods == 8, ""
 	})
 	values := map[string]float64{}
 	for i, p := range pods {
@@ -47,7 +46,7 @@ func TestReplicasAnswerAlike(t *testing.T) {
 	}
 	r.publish(sample.KindAsterisk, "voice", "calls", values)
 	eventually(t, "both replicas hold every sample", func() (bool, string) {
-		return r.store.Stats().Fresh == 8 && second.store.Stats().Fresh == 8, ""
+		return r.Store.Stats().Fresh == 8 && second.Store.Stats().Fresh == 8, ""
 	})
 	for _, q := range queries {
 		code1, body1 := r.get(q, nil)
@@ -87,16 +86,12 @@ func TestAdapterRestartServesAtOnce(t *testing.T) {
 		want[q] = 200
 	}
 
-	// The restart: a new process, its own store and informers.
-	next := newReplica(t, r.client, collector.Options{}, nil)
-	if code, _ := status(t, next.ops.URL+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz before the warm load: %d", code)
-	}
-	if _, err := next.sub.WarmLoad(ctx, js, "LATEST"); err != nil {
-		t.Fatal(err)
-	}
-	next.subscribe(t, r.url)
-	if code, _ := status(t, next.ops.URL+"/readyz"); code != http.StatusOK {
+	// The restart: a new process, its own store and informers, which
+	// loads the warm-restart stream before it subscribes and is ready.
+	next := newReplica(t, r.client, r.url, collector.Options{}, func(c *Config) {
+		c.Warm = &Warm{WarmConfig: ingest.WarmConfig{Stream: "LATEST", Memory: true}, Timeout: 20 * time.Second}
+	})
+	if code, _ := status(t, next.ops+"/readyz"); code != http.StatusOK {
 		t.Fatalf("readyz after the warm load: %d", code)
 	}
 	// No waiting: the first answers after readiness are right.

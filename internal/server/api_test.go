@@ -1,10 +1,11 @@
-package adapter
+package server
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,18 +22,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/rtcscale/rtcscale/adapter"
 	"github.com/rtcscale/rtcscale/collector"
-	"github.com/rtcscale/rtcscale/collector/cluster"
-	"github.com/rtcscale/rtcscale/collector/ingest"
+	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/natstest"
-	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
 
-// rig is the adapter as it runs, minus TLS and the aggregation layer: a
-// real NATS server, the collector subscribed to it, informers over a
-// client-go cluster, and the metrics APIs' HTTP handlers.
+// rig is the adapter as it runs, minus TLS and the aggregation layer: the
+// composition of this package (Config.Complete, Run behind LocalAPI) over a
+// real NATS server with JetStream and client-go's in-memory cluster.
 type rig struct {
 	t      *testing.T
 	nc     *nats.Conn // the sidecars' connection
@@ -45,19 +45,15 @@ type rig struct {
 	draining map[string]bool
 }
 
-// replica is one adapter process: its store, informers, subscriber, the
-// metrics APIs and the probes.
+// replica is one adapter process, running until the test ends.
 type replica struct {
-	store *collector.Store
-	reg   *prometheus.Registry
-	sub   *ingest.Subscriber
-	api   *httptest.Server
-	ops   *httptest.Server
+	*Server
+	api, ops string // base URLs of the metrics APIs and of the probes
 }
 
-// newRig starts the rig; the NATS server has JetStream. withOptions, if
-// given, returns the provider's options once the store is up.
-func newRig(t *testing.T, opts collector.Options, withOptions ...func(*rig) Options) *rig {
+// newRig starts the rig with its first replica. configure, if given,
+// changes the replica's Config (forecasts, the provider's options).
+func newRig(t *testing.T, opts collector.Options, configure ...func(*Config)) *rig {
 	t.Helper()
 	srv := natstest.Start(t, natstest.JetStream(t.TempDir()))
 	r := &rig{t: t, client: fake.NewClientset(), url: srv.ClientURL()}
@@ -66,63 +62,63 @@ func newRig(t *testing.T, opts collector.Options, withOptions ...func(*rig) Opti
 	}
 	r.now = opts.Now
 	r.nc = natstest.Connect(t, srv.ClientURL())
-	r.replica = newReplica(t, r.client, opts, func(rep *replica) Options {
-		r.replica = rep
-		var po Options
-		for _, with := range withOptions {
-			po = with(r)
-		}
-		return po
-	})
-	r.subscribe(t, r.url)
+	r.replica = newReplica(t, r.client, r.url, opts, configure...)
 	return r
 }
 
-// newReplica starts an adapter's store, informers (synced) and HTTP
-// handlers; subscribe connects it to NATS. providerOptions, if not nil,
-// returns the provider's options once the store is up.
-func newReplica(t *testing.T, client *fake.Clientset, opts collector.Options, providerOptions func(*replica) Options) *replica {
+// newReplica runs an adapter on client's cluster and the samples of the
+// NATS server at url, and returns once it is ready: informers synced, the
+// subscription on the server.
+func newReplica(t *testing.T, client *fake.Clientset, url string, opts collector.Options, configure ...func(*Config)) *replica {
 	t.Helper()
-	rep := &replica{reg: prometheus.NewRegistry()}
-	rep.store = collector.NewStore(opts, collector.NewMetrics(rep.reg))
-	informers, err := cluster.NewWatch(client, rep.store)
+	cfg := Config{
+		Store: opts, SubjectPrefix: sample.DefaultSubjectPrefix, ExternalMetrics: true,
+		Client: client, NATS: natsconn.Options{URL: url, Name: "rtcscale-test"},
+		MetricsAddress: "127.0.0.1:0",
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	s, err := cfg.Complete()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	t.Cleanup(func() { close(stop) })
-	informers.Start(stop)
-	if !informers.WaitForSync(stop) {
-		t.Fatal("informers did not sync")
-	}
-	rep.sub = ingest.NewSubscriber(rep.store, sample.DefaultSubjectPrefix, ingest.NewMetrics(rep.reg))
-	var po Options
-	if providerOptions != nil {
-		po = providerOptions(rep)
-	}
-	h, err := NewLocalHandler(NewProvider(rep.store, po, NewMetrics(rep.reg)), true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep.api = httptest.NewServer(h)
-	t.Cleanup(rep.api.Close)
-	rep.ops = httptest.NewServer(ops.NewHandler(rep.reg, ops.Check{Name: "samples", Check: rep.sub.Ready}))
-	t.Cleanup(rep.ops.Close)
-	return rep
+	api, err := LocalAPI(ln, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, api) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the adapter stopped with %v", err)
+		}
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("the adapter stopped before it was ready: %v", err)
+	}
+	return &replica{Server: s, api: "http://" + ln.Addr().String(), ops: "http://" + s.MetricsAddr().String()}
 }
 
-// subscribe starts the replica's subscription and returns once the server
-// has it: nothing published after that is lost.
-func (rep *replica) subscribe(t *testing.T, url string) *nats.Conn {
+// serve puts a provider of opts over the replica's store in front of its
+// metrics APIs, for a test that drives the forecasts by hand.
+func (rep *replica) serve(t *testing.T, opts adapter.Options) {
 	t.Helper()
-	nc := natstest.Connect(t, url)
-	if err := rep.sub.Start(nc); err != nil {
+	h, err := adapter.NewLocalHandler(adapter.NewProvider(rep.Store, opts, nil), true)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return nc
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	rep.api = srv.URL
 }
 
 // deployment creates a Deployment's ReplicaSet and n Ready pods labelled
@@ -181,7 +177,7 @@ func (r *rig) get(path string, out any) (int, string) {
 
 func (rep *replica) get(t *testing.T, path string, out any) (int, string) {
 	t.Helper()
-	resp, err := http.Get(rep.api.URL + path)
+	resp, err := http.Get(rep.api + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,13 +244,13 @@ func TestMetricsAPIFromNATS(t *testing.T) {
 	r.pod("voice", "db-0", "db", "StatefulSet", "db") // publishes nothing
 
 	eventually(t, "informers see the pods", func() (bool, string) {
-		st := r.store.Stats()
+		st := r.Store.Stats()
 		return st.KnownPods == 5, fmt.Sprint(st)
 	})
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 10, pods[1]: 0, pods[2]: 32.5})
 	r.publish(sample.KindKamailio, "voice", "calls", map[string]float64{"kamailio-0": 42})
 	eventually(t, "the collector has the samples", func() (bool, string) {
-		st := r.store.Stats()
+		st := r.Store.Stats()
 		return st.Fresh == 4, fmt.Sprint(st)
 	})
 
@@ -347,19 +343,14 @@ func TestMetricsAPIFromNATS(t *testing.T) {
 // external sums and the forecast), and a metric selector naming draining
 // gets the real load back.
 func TestDrainingPodsThroughTheAPI(t *testing.T) {
-	var live *predictor.Live
-	r := newRig(t, collector.Options{}, func(r *rig) Options {
-		var err error
-		if live, err = predictor.NewLive(r.store, predictor.LiveConfig{Gauges: []string{"calls"}}, r.reg); err != nil {
-			t.Fatal(err)
-		}
-		return Options{Forecaster: live}
+	r := newRig(t, collector.Options{}, func(c *Config) {
+		c.Forecasts = &Forecasts{Live: predictor.LiveConfig{Gauges: []string{"calls"}}}
 	})
 	pods := r.deployment("voice", "asterisk", 2)
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	eventually(t, "informers see the pods", func() (bool, string) { return r.Store.Stats().KnownPods == 2, "" })
 	r.draining = map[string]bool{pods[1]: true}
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 60, pods[1]: 40})
-	eventually(t, "the collector has the samples", func() (bool, string) { return r.store.Stats().Fresh == 2, fmt.Sprint(r.store.Stats()) })
+	eventually(t, "the collector has the samples", func() (bool, string) { return r.Store.Stats().Fresh == 2, fmt.Sprint(r.Store.Stats()) })
 
 	var l metricValueList
 	if code, body := r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", &l); code != 200 || fmt.Sprint(podValues(l)) != fmt.Sprint(map[string]string{pods[0]: "60", pods[1]: "0"}) {
@@ -418,7 +409,7 @@ func TestStaleAndDeletedPods(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	r := newRig(t, collector.Options{Now: clock})
 	pods := r.deployment("voice", "asterisk", 2)
-	eventually(t, "informers see the pods", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	eventually(t, "informers see the pods", func() (bool, string) { return r.Store.Stats().KnownPods == 2, "" })
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{pods[0]: 5, pods[1]: 7})
 	var l metricValueList
 	eventually(t, "values", func() (bool, string) {
@@ -456,7 +447,7 @@ func TestStaleAndDeletedPods(t *testing.T) {
 	})
 	// A new pod appears and publishes: it is served.
 	r.pod("voice", "asterisk-7c9-new", "asterisk", "ReplicaSet", "asterisk-7c9")
-	eventually(t, "new pod known", func() (bool, string) { return r.store.Stats().KnownPods == 2, "" })
+	eventually(t, "new pod known", func() (bool, string) { return r.Store.Stats().KnownPods == 2, "" })
 	r.publish(sample.KindAsterisk, "voice", "calls", map[string]float64{"asterisk-7c9-new": 1})
 	eventually(t, "new pod served", func() (bool, string) {
 		code, body := r.get(cm2+"/namespaces/voice/pods/*/calls?labelSelector=app%3Dasterisk", &l)
@@ -493,9 +484,9 @@ func TestRejectionsAreCounted(t *testing.T) {
 	eventually(t, "rejections counted", func() (bool, string) {
 		got := map[string]float64{}
 		for reason := range want {
-			got[reason] = counterValue(r.reg, "rtcscale_samples_rejected_total", reason)
+			got[reason] = counterValue(r.Registry, "rtcscale_samples_rejected_total", reason)
 		}
-		accepted := counterValue(r.reg, "rtcscale_samples_accepted_total", "")
+		accepted := counterValue(r.Registry, "rtcscale_samples_accepted_total", "")
 		return fmt.Sprint(got) == fmt.Sprint(want) && accepted == 1, fmt.Sprint(got, " accepted ", accepted)
 	})
 }
@@ -524,7 +515,7 @@ func counterValue(g prometheus.Gatherer, name, reason string) float64 {
 func TestConcurrentPublishAndQuery(t *testing.T) {
 	r := newRig(t, collector.Options{})
 	pods := r.deployment("voice", "asterisk", 20)
-	eventually(t, "informers", func() (bool, string) { return r.store.Stats().KnownPods == 20, "" })
+	eventually(t, "informers", func() (bool, string) { return r.Store.Stats().KnownPods == 20, "" })
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 2 {
