@@ -234,9 +234,6 @@ func replayAll(ctx context.Context, o whatifOptions, command string, stdout, std
 	return err
 }
 
-// maxSteps bounds a replay's length: ten years at 15 s, 170 MB of demand.
-const maxSteps = 21_000_000
-
 // loadReplay reads the trace (or the recorded history) and the HPA into a
 // replay configuration.
 func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
@@ -250,48 +247,15 @@ func loadReplay(ctx context.Context, o whatifOptions) (whatif.Config, error) {
 	if err != nil {
 		return whatif.Config{}, err
 	}
-	switch {
-	case o.peak < 0 || o.p99 < 0:
-		return whatif.Config{}, fmt.Errorf("--peak %v, --p99 %v: want a positive number of calls, or 0", o.peak, o.p99)
-	case o.peak > 0 && o.p99 > 0:
-		return whatif.Config{}, errors.New("--peak and --p99 both scale the trace: give one")
-	case o.peak > 0:
-		s = s.ScaleToPeak(o.peak)
-	case o.p99 > 0:
-		s = s.ScaleToP99(o.p99, 1.5)
-	}
-	if o.ctrl.SyncPeriod <= 0 {
-		return whatif.Config{}, fmt.Errorf("--sync-period %s: want a positive duration", o.ctrl.SyncPeriod)
-	}
-	if steps := s[len(s)-1].T.Sub(s[0].T) / o.ctrl.SyncPeriod; steps > maxSteps {
-		return whatif.Config{}, fmt.Errorf("the trace spans %d sync periods, more than the %d a replay holds; use a longer --sync-period or a shorter trace", steps, maxSteps)
-	}
-	demand, err := s.Resample(o.ctrl.SyncPeriod)
-	if err != nil {
-		return whatif.Config{}, err
-	}
 	f, err := os.Open(o.hpa)
 	if err != nil {
 		return whatif.Config{}, err
 	}
 	defer f.Close()
-	h, err := hpasim.ReadHPA(f)
-	if err != nil {
-		return whatif.Config{}, fmt.Errorf("%s: %w", o.hpa, err)
-	}
-	if _, err := whatif.SplitHPA(h, o.ctrl); err != nil {
-		return whatif.Config{}, fmt.Errorf("%s: %w", o.hpa, err)
-	}
-	return whatif.Config{
-		Start:      s[0].T,
-		Step:       o.ctrl.SyncPeriod,
-		Demand:     demand,
-		HPA:        h,
-		Controller: o.ctrl,
-		Fleet:      o.fleet,
-		Initial:    int32(o.initial),
-		Bucket:     o.bucket,
-	}, nil
+	return whatif.NewConfig(whatif.Input{
+		Series: s, Peak: o.peak, P99: o.p99, HPA: f, HPAName: o.hpa,
+		Controller: o.ctrl, Fleet: o.fleet, Initial: int32(o.initial), Bucket: o.bucket,
+	})
 }
 
 // startProgress draws a progress bar on w, if it is a terminal, until the

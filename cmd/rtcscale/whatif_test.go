@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,18 +168,15 @@ func TestWhatifPredictiveSweep(t *testing.T) {
 // minute need time on top of the start-up.
 func TestWhatifPredictor(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 10), "--peak", "2000", "--hpa", hpaManifest, "--out", "", "--startup", "2m", "--lead", "10m", "--refit", "6h"}, &stdout, &stderr)
+	out := t.TempDir()
+	err := runCommand(context.Background(), "whatif", []string{"--trace", writeTrace(t, 10), "--peak", "2000", "--hpa", hpaManifest, "--out", out, "--startup", "2m", "--lead", "10m", "--refit", "6h"}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	t.Logf("\n%s", stdout.String())
 	short := map[string]float64{}
-	for _, l := range strings.Split(stdout.String(), "\n") {
-		if f := strings.Fields(l); len(f) > 3 {
-			if v, err := strconv.ParseFloat(f[3], 64); err == nil {
-				short[f[0]] = v
-			}
-		}
+	for _, r := range records(t, out) {
+		short[r.Mode] = r.MinutesShort
 	}
 	if !(short["reactive"] > 0) || !(short["predictive"] < short["reactive"]/2) {
 		t.Fatalf("minutes short: reactive %v, predictive %v; want the predictor to halve them at least", short["reactive"], short["predictive"])
@@ -284,26 +280,20 @@ func TestWhatifNYCTaxi(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	t.Logf("\n%s", stdout.String())
-	rows := map[string][]string{}
-	for _, l := range strings.Split(stdout.String(), "\n") {
-		if f := strings.Fields(l); len(f) > 2 {
-			rows[f[0]] = f
+	vsOracle := map[string]float64{}
+	for _, r := range records(t, out) {
+		if r.VsOracle != nil {
+			vsOracle[r.Mode] = *r.VsOracle
 		}
 	}
 	for _, mode := range []string{"reactive", "predictive", "oracle"} {
-		if rows[mode] == nil {
-			t.Fatalf("no %s row", mode)
+		if _, ok := vsOracle[mode]; !ok {
+			t.Fatalf("no %s record in summary.json", mode)
 		}
 	}
-	ratio := func(mode string) float64 {
-		v, err := strconv.ParseFloat(rows[mode][2], 64)
-		if err != nil {
-			t.Fatalf("%s: %v", mode, err)
-		}
-		return v
-	}
+	ratio := func(mode string) float64 { return vsOracle[mode] }
 	if ratio("oracle") != 1 || ratio("reactive") <= 1 || ratio("predictive") <= 1 {
-		t.Fatalf("pod-hours against the oracle: %v %v", rows["reactive"], rows["predictive"])
+		t.Fatalf("pod-hours against the oracle: reactive %v, predictive %v", ratio("reactive"), ratio("predictive"))
 	}
 }
 

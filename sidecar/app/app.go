@@ -41,6 +41,10 @@ const defaultAddress = ":9091"
 // the drain's, or the kubelet ends the drain first.
 const defaultDrainTimeout = time.Hour
 
+// helpColumns is where --help wraps the flags' descriptions, as
+// rtcscale's other commands do.
+const helpColumns = 100
+
 // shutdownWait bounds how long the HTTP server waits for the answers under
 // way (a drain told that the sidecar stops) on shutdown.
 const shutdownWait = 2 * time.Second
@@ -60,44 +64,58 @@ func Run(ctx context.Context, name string, args []string) error {
 }
 
 func runSidecar(ctx context.Context, name string, args []string) error {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	// The flags in sections, the sidecar's own first, as --help lists
+	// them.
+	sections := []struct {
+		title string
+		fs    *pflag.FlagSet
+	}{{"server", pflag.NewFlagSet("server", pflag.ContinueOnError)}, {"pod and samples", pflag.NewFlagSet("pod", pflag.ContinueOnError)},
+		{"sidecar", pflag.NewFlagSet("sidecar", pflag.ContinueOnError)}, {"Kamailio dispatcher", pflag.NewFlagSet("dispatcher", pflag.ContinueOnError)},
+		{"NATS", pflag.NewFlagSet("NATS", pflag.ContinueOnError)}, {"logging", pflag.NewFlagSet("logging", pflag.ContinueOnError)}}
+	server, pod, side, dispatcher := sections[0].fs, sections[1].fs, sections[2].fs, sections[3].fs
 	var kinds []string
 	for _, k := range sidecar.SourceKinds() {
 		kinds = append(kinds, fmt.Sprintf("%s (default URL %s)", k, sidecar.DefaultURL(k)))
 	}
-	source := fs.String("source", "", "kind of server to read: "+strings.Join(kinds, ", "))
+	source := server.String("source", "", "kind of server to read: "+strings.Join(kinds, ", "))
 	var o sidecar.Options
-	fs.StringVar(&o.URL, "url", "", "the server's endpoint; the default depends on --source. rtpengine: a path ending in /metrics reads Prometheus counters, any other is sent the ng statistics command as JSON (/ng-plain). asterisk: http://.../metrics reads res_prometheus, tcp://host:port reads AMI")
-	fs.StringVar(&o.KamailioMethod, "kamailio-method", sidecar.KamailioStatsFetch, "Kamailio RPC method: stats.fetch (dialog.active_dialogs) or dlg.stats_active (all)")
-	fs.StringVar(&o.AMIUser, "ami-user", "", "Asterisk manager user, to read over a tcp:// URL or to drain (the secret is read from $AMI_SECRET)")
-	fs.StringVar(&o.AMIURL, "ami-url", "", "asterisk: the manager interface (tcp://host:port) that drains it; default --url when that is tcp://, else tcp://127.0.0.1:5038. Read over http://.../metrics to see the calls during a graceful stop: Asterisk refuses every AMI action then")
-	fs.StringVar(&o.AsteriskDrain, "asterisk-drain", sidecar.AsteriskDrainGracefully, "asterisk: how a drain stops it: "+sidecar.AsteriskDrainGracefully+" (core stop gracefully: no new calls, exits after the last) or "+sidecar.AsteriskDrainWhenConvenient+" (core stop when convenient: exits when idle, still takes calls)")
-	fs.StringVar(&o.JVBDrain, "jvb-drain", sidecar.JVBDrainMode, "jvb: how a drain stops it: "+sidecar.JVBDrainMode+" (POST /colibri/drain/enable: no new conferences) or "+sidecar.JVBGracefulShutdown+" (POST /colibri/shutdown, graceful; needs rest.shutdown.enabled)")
-	fs.StringVar(&o.RTPEngineCLI, "rtpengine-cli", "", "rtpengine: its command-line interface (--listen-cli), host:port, where a drain sets maxsessions 0; default 127.0.0.1:9900")
+	server.StringVar(&o.URL, "url", "", "the server's endpoint; the default depends on --source. rtpengine: a path ending in /metrics reads Prometheus counters, any other is sent the ng statistics command as JSON (/ng-plain). asterisk: http://.../metrics reads res_prometheus, tcp://host:port reads AMI")
+	server.StringVar(&o.KamailioMethod, "kamailio-method", sidecar.KamailioStatsFetch, "Kamailio RPC method: stats.fetch (dialog.active_dialogs) or dlg.stats_active (all)")
+	server.StringVar(&o.AMIUser, "ami-user", "", "Asterisk manager user, to read over a tcp:// URL or to drain (the secret is read from $AMI_SECRET)")
+	server.StringVar(&o.AMIURL, "ami-url", "", "asterisk: the manager interface (tcp://host:port) that drains it; default --url when that is tcp://, else tcp://127.0.0.1:5038. Read over http://.../metrics to see the calls during a graceful stop: Asterisk refuses every AMI action then")
+	server.StringVar(&o.AsteriskDrain, "asterisk-drain", sidecar.AsteriskDrainGracefully, "asterisk: how a drain stops it: "+sidecar.AsteriskDrainGracefully+" (core stop gracefully: no new calls, exits after the last) or "+sidecar.AsteriskDrainWhenConvenient+" (core stop when convenient: exits when idle, still takes calls)")
+	server.StringVar(&o.JVBDrain, "jvb-drain", sidecar.JVBDrainMode, "jvb: how a drain stops it: "+sidecar.JVBDrainMode+" (POST /colibri/drain/enable: no new conferences) or "+sidecar.JVBGracefulShutdown+" (POST /colibri/shutdown, graceful; needs rest.shutdown.enabled)")
+	server.StringVar(&o.RTPEngineCLI, "rtpengine-cli", "", "rtpengine: its command-line interface (--listen-cli), host:port, where a drain sets maxsessions 0; default 127.0.0.1:9900")
 	var cfg sidecar.Config
-	fs.DurationVar(&cfg.Interval, "interval", 5*time.Second, "how often to read the server and publish a sample")
-	fs.StringVar(&cfg.Pod, "pod", os.Getenv("POD_NAME"), "the server's pod name (downward API: $POD_NAME)")
-	fs.StringVar(&cfg.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the pod's namespace (downward API: $POD_NAMESPACE)")
-	fs.StringVar(&cfg.Node, "node", os.Getenv("NODE_NAME"), "the pod's node (downward API: $NODE_NAME); optional")
-	fs.StringVar(&cfg.Region, "region", os.Getenv("REGION"), "region label of the samples ($REGION); optional")
-	fs.StringVar(&cfg.SubjectPrefix, "subject-prefix", sample.DefaultSubjectPrefix, "NATS subject prefix: samples go to <prefix>.<namespace>.<kind>.<pod>")
-	fs.StringVar(&cfg.Addr, "sip-address", "", "where the SIP proxy in front sends this server its calls, host:port (e.g. $(POD_IP):5060), published so that a Kamailio sidecar takes this pod out of its dispatcher set while it drains; optional")
+	pod.DurationVar(&cfg.Interval, "interval", 5*time.Second, "how often to read the server and publish a sample")
+	pod.StringVar(&cfg.Pod, "pod", os.Getenv("POD_NAME"), "the server's pod name (downward API: $POD_NAME)")
+	pod.StringVar(&cfg.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the pod's namespace (downward API: $POD_NAMESPACE)")
+	pod.StringVar(&cfg.Node, "node", os.Getenv("NODE_NAME"), "the pod's node (downward API: $NODE_NAME); optional")
+	pod.StringVar(&cfg.Region, "region", os.Getenv("REGION"), "region label of the samples ($REGION); optional")
+	pod.StringVar(&cfg.SubjectPrefix, "subject-prefix", sample.DefaultSubjectPrefix, "NATS subject prefix: samples go to <prefix>.<namespace>.<kind>.<pod>")
+	pod.StringVar(&cfg.Addr, "sip-address", "", "where the SIP proxy in front sends this server its calls, host:port (e.g. $(POD_IP):5060), published so that a Kamailio sidecar takes this pod out of its dispatcher set while it drains; optional")
 	var dc sidecar.DispatcherConfig
-	backends := fs.StringSlice("dispatcher-backends", nil, "kamailio: the kinds of server (asterisk, ...) of the dispatcher set --dispatcher-group; turns the dispatcher on: a backend whose samples say draining is disabled in the set, and enabled again when it serves (its sidecar's --sip-address names its destination)")
-	fs.IntVar(&dc.Group, "dispatcher-group", 1, "kamailio: the dispatcher set (setid) that --dispatcher-backends keeps in step")
-	fs.StringVar(&dc.Namespace, "dispatcher-namespace", "", "kamailio: the backends' namespace (default: --namespace)")
-	fs.DurationVar(&dc.Resync, "dispatcher-resync", sidecar.DefaultDispatcherResync, "kamailio: how often the set is read again (dispatcher.list) and corrected, as after a Kamailio restart")
-	addr := fs.String("metrics-bind-address", defaultAddress, "where to serve self-metrics (/metrics), probes (/healthz, /readyz) and drain requests (POST /drain, taken from the pod's loopback only)")
-	drainTimeout := fs.Duration("drain-timeout", defaultDrainTimeout, "how long a drain waits for the server to empty, unless the request says (set the pod's terminationGracePeriodSeconds a little longer)")
-	copyTo := fs.String("copy-binary-to", "", "copy this binary to this path at start (in an emptyDir the server container mounts too), so that the server container's preStop hook can run PATH drain whatever its image")
+	backends := dispatcher.StringSlice("dispatcher-backends", nil, "kamailio: the kinds of server (asterisk, ...) of the dispatcher set --dispatcher-group; turns the dispatcher on: a backend whose samples say draining is disabled in the set, and enabled again when it serves (its sidecar's --sip-address names its destination)")
+	dispatcher.IntVar(&dc.Group, "dispatcher-group", 1, "kamailio: the dispatcher set (setid) that --dispatcher-backends keeps in step")
+	dispatcher.StringVar(&dc.Namespace, "dispatcher-namespace", "", "kamailio: the backends' namespace (default: --namespace)")
+	dispatcher.DurationVar(&dc.Resync, "dispatcher-resync", sidecar.DefaultDispatcherResync, "kamailio: how often the set is read again (dispatcher.list) and corrected, as after a Kamailio restart")
+	addr := side.String("metrics-bind-address", defaultAddress, "where to serve self-metrics (/metrics), probes (/healthz, /readyz) and drain requests (POST /drain, taken from the pod's loopback only)")
+	drainTimeout := side.Duration("drain-timeout", defaultDrainTimeout, "how long a drain waits for the server to empty, unless the request says (set the pod's terminationGracePeriodSeconds a little longer)")
+	copyTo := side.String("copy-binary-to", "", "copy this binary to this path at start (in an emptyDir the server container mounts too), so that the server container's preStop hook can run PATH drain whatever its image")
 	var natsOpts natsconn.Options
-	natsOpts.AddFlags(fs)
-	klogflags.Add(fs)
+	natsOpts.AddFlags(sections[4].fs)
+	klogflags.Add(sections[5].fs)
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	for _, sec := range sections {
+		fs.AddFlagSet(sec.fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s --source KIND [flags]\n"+
 			"       %s drain [--timeout D] [--address host:port]\n\n"+
 			"Reads the pod's RTC server and publishes its load on NATS; drain (the server container's preStop hook) drains it.\n\n", name, name)
-		fs.PrintDefaults()
+		for _, sec := range sections {
+			fmt.Fprintf(fs.Output(), "%s flags:\n\n%s\n", sec.title, sec.fs.FlagUsagesWrapped(helpColumns))
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
