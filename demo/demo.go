@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -142,7 +143,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	// the workloads every simulated minute into the JetStream history,
 	// which they load first, with the days written into it above, and
 	// refit every 15 simulated minutes. A demo day is a day to them.
-	s, err := server.Config{
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	s, runErr, err := server.Config{
 		Store: cfg.Store, Provider: cfg.Provider, SubjectPrefix: cfg.SubjectPrefix, ExternalMetrics: !cfg.NoExternal,
 		Client: client,
 		NATS:   natsconn.Options{URL: ns.ClientURL(), Name: "rtcscale-demo-collector"},
@@ -151,28 +154,25 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 			Now: clock.Now, After: clock.After,
 		}},
 		MetricsAddress: cfg.MetricsListen,
-	}.Complete()
+	}.StartLocal(ctx, apiLn)
 	if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "listen" {
 		return fmt.Errorf("%w (choose another address with --metrics-bind-address)", err)
 	} else if err != nil {
 		return err
 	}
-	api, err := server.LocalAPI(apiLn, s)
-	if err != nil {
-		return err
+	// wait stops the adapter and returns what it stopped with, once
+	// whichever way Run ends.
+	var once sync.Once
+	var runResult error
+	wait := func() error {
+		once.Do(func() { stop(); runResult = <-runErr })
+		return runResult
 	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	runErr, fleetErr := make(chan error, 1), make(chan error, 1)
-	go func() { runErr <- s.Run(ctx, api) }()
-	// Once the pods are known and the samples subscribed to, publish
-	// once and wait until it is in, so that the first query a newcomer
-	// pastes finds values.
-	select {
-	case <-s.Ready():
-	case err := <-runErr:
-		return err
-	}
+	defer wait()
+	// The pods are known and the samples subscribed to: publish once and
+	// wait until it is in, so that the first query a newcomer pastes
+	// finds values.
+	fleetErr := make(chan error, 1)
 	if err := fleet.Publish(fleetConn, clock, time.Now()); err != nil {
 		return err
 	}
@@ -195,12 +195,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, ready func(Addrs)) erro
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "\nStopping.")
-		return <-runErr
+		return wait()
 	case err := <-runErr:
+		once.Do(func() { runResult = err })
 		return err
 	case err := <-fleetErr:
-		stop()
-		<-runErr
+		wait()
 		return err
 	}
 }

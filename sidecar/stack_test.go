@@ -62,35 +62,25 @@ func startStack(t testing.TB, namespace, pod string) *stack {
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}},
 	})
-	srv, err := server.Config{
-		SubjectPrefix: sample.DefaultSubjectPrefix, Client: client,
-		NATS: natsconn.Options{URL: ns.ClientURL(), Name: "collector"}, MetricsAddress: "127.0.0.1:0",
-	}.Complete()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := server.LocalAPI(ln, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, done, err := server.Config{
+		SubjectPrefix: sample.DefaultSubjectPrefix, Client: client,
+		NATS: natsconn.Options{URL: ns.ClientURL(), Name: "collector"}, MetricsAddress: "127.0.0.1:0",
+	}.StartLocal(ctx, ln)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, run) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("the adapter stopped with %v", err)
 		}
 	})
-	select {
-	case <-srv.Ready():
-	case err := <-done:
-		t.Fatalf("the adapter stopped before it was ready: %v", err)
-	}
 	api := "http://" + ln.Addr().String()
 
 	s := &stack{t: t, natsURL: ns.ClientURL(), api: api, samples: make(chan sample.Sample, 1024)}

@@ -68,3 +68,29 @@ func LocalAPI(ln net.Listener, s *Server) (func(context.Context) error, error) {
 		return nil
 	}, nil
 }
+
+// StartLocal completes c and runs it behind LocalAPI on ln until ctx ends,
+// as the demo and the tests run the adapter; it returns once the server is
+// Ready, or with the error that stopped it first. done then yields Run's
+// result, after ctx ends.
+func (c Config) StartLocal(ctx context.Context, ln net.Listener) (_ *Server, done <-chan error, err error) {
+	s, err := c.Complete()
+	if err != nil {
+		return nil, nil, err
+	}
+	api, err := LocalAPI(ln, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	result := make(chan error, 1)
+	go func() { result <- s.Run(ctx, api) }()
+	select {
+	case <-s.Ready():
+		return s, result, nil
+	case err := <-result:
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, nil, err
+	}
+}

@@ -79,32 +79,22 @@ func newReplica(t *testing.T, client *fake.Clientset, url string, opts collector
 	for _, c := range configure {
 		c(&cfg)
 	}
-	s, err := cfg.Complete()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := LocalAPI(ln, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, done, err := cfg.StartLocal(ctx, ln)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, api) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("the adapter stopped with %v", err)
 		}
 	})
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("the adapter stopped before it was ready: %v", err)
-	}
 	return &replica{Server: s, api: "http://" + ln.Addr().String(), ops: "http://" + s.MetricsAddr().String()}
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
+	"github.com/rtcscale/rtcscale/sample"
 )
 
 // Config is the adapter's configuration. Complete checks nothing the flags
@@ -43,7 +44,8 @@ type Config struct {
 	// change while it runs (Reload).
 	Store    collector.Options
 	Provider adapter.Options
-	// SubjectPrefix of the samples subscribed to.
+	// SubjectPrefix of the samples subscribed to. Default
+	// sample.DefaultSubjectPrefix.
 	SubjectPrefix string
 	// ExternalMetrics serves external.metrics.k8s.io as well.
 	ExternalMetrics bool
@@ -111,6 +113,9 @@ type Server struct {
 // Complete builds the graph of c and connects to NATS (retrying in the
 // background while it cannot: readiness waits for it). It starts nothing.
 func (c Config) Complete() (_ *Server, err error) {
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = sample.DefaultSubjectPrefix
+	}
 	reg := c.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()

@@ -2,66 +2,37 @@ package server
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/rtcscale/rtcscale/collector"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
-	"github.com/rtcscale/rtcscale/internal/natstest"
-	"github.com/rtcscale/rtcscale/sample"
 )
-
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // TestServerRuns builds the graph over a real NATS server and client-go's
 // in-memory cluster, runs it behind the local API, and stops it: Ready
 // comes once the informers synced and the samples are subscribed to, both
 // ports serve, and a cancelled context is a clean stop.
 func TestServerRuns(t *testing.T) {
-	ns := natstest.Start(t)
-	s, err := Config{
-		SubjectPrefix: sample.DefaultSubjectPrefix, ExternalMetrics: true,
-		Client:         fake.NewClientset(),
-		NATS:           natsconn.Options{URL: ns.ClientURL(), Name: "test"},
-		MetricsAddress: "127.0.0.1:0",
-	}.Complete()
-	if err != nil {
-		t.Fatal(err)
+	r := newRig(t, collector.Options{})
+	if code, body := status(t, r.ops+"/readyz?verbose"); code != 200 || !strings.Contains(body, "[+]informers ok") || !strings.Contains(body, "[+]samples ok") {
+		t.Errorf("readyz: %d %s", code, body)
 	}
+	if code, body := r.get("/apis/external.metrics.k8s.io/v1beta1", nil); code != 200 {
+		t.Errorf("external metrics API: %d %s", code, body)
+	}
+	// A second replica on its own context, to see Run's end.
+	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := LocalAPI(ln, s)
+	_, done, err := Config{Client: r.client, NATS: natsconn.Options{URL: r.url}, MetricsAddress: "127.0.0.1:0"}.StartLocal(ctx, ln)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, api) }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("stopped before it was ready: %v", err)
-	}
-	if code, body := get(t, "http://"+s.MetricsAddr().String()+"/readyz?verbose"); code != 200 || !strings.Contains(body, "[+]informers ok") || !strings.Contains(body, "[+]samples ok") {
-		t.Errorf("readyz: %d %s", code, body)
-	}
-	if code, body := get(t, "http://"+ln.Addr().String()+"/apis/external.metrics.k8s.io/v1beta1"); code != 200 {
-		t.Errorf("external metrics API: %d %s", code, body)
 	}
 	cancel()
 	if err := <-done; err != nil {

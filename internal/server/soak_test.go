@@ -83,29 +83,22 @@ func BenchmarkSoak(b *testing.B) {
 	}
 	// The adapter as it runs, minus TLS: its forecasts off, as they do
 	// not change the ingest and query paths measured here.
-	s, err := Config{
-		SubjectPrefix: sample.DefaultSubjectPrefix, ExternalMetrics: true, Client: fake.NewClientset(objs...),
-		NATS: natsconn.Options{URL: srv.ClientURL()}, MetricsAddress: "127.0.0.1:0",
-	}.Complete()
-	if err != nil {
-		b.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	run, err := LocalAPI(ln, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, done, err := Config{
+		SubjectPrefix: sample.DefaultSubjectPrefix, ExternalMetrics: true, Client: fake.NewClientset(objs...),
+		NATS: natsconn.Options{URL: srv.ClientURL()}, MetricsAddress: "127.0.0.1:0",
+	}.StartLocal(ctx, ln)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, run) }()
 	defer func() {
 		cancel()
 		<-done
 	}()
-	<-s.Ready()
 	store, reg, apiURL := s.Store, s.Registry, "http://"+ln.Addr().String()
 	pub := natstest.Connect(b, srv.ClientURL())
 
