@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -76,8 +79,40 @@ func BenchmarkHPARequest(b *testing.B) {
 				}
 				return err
 			})
+			reportMemory(b, e.Adapter)
 		})
+		if *heapProfiles != "" {
+			profile, err := e.Adapter.HeapProfile(ctx, e.Admin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(*heapProfiles, fmt.Sprintf("adapter-heap-pods=%d.pb.gz", n)), profile, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
+}
+
+var heapProfiles = flag.String("e2e.heap-profiles", "",
+	"BenchmarkHPARequest writes the adapter's heap profile at each size into this folder (go tool pprof reads them)")
+
+// reportMemory reports the adapter process's resident memory once the
+// pods' samples are in and the requests have run, in MiB: now (rss), its
+// peak since it started (peak-rss, what /usr/bin/time -v calls maximum
+// resident set size), and the part of rss that is the binary's and other
+// files' pages (file-rss) rather than anonymous memory (heap, stacks,
+// runtime). The sizes run one after another in one adapter whose
+// namespaces stay until the benchmark ends, so at pods=10000 it holds
+// 11,100 pods.
+func reportMemory(b *testing.B, a *framework.Adapter) {
+	m, err := a.Process.Memory()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const mib = 1 << 20
+	b.ReportMetric(float64(m.RSS)/mib, "rss-MiB")
+	b.ReportMetric(float64(m.Peak)/mib, "peak-rss-MiB")
+	b.ReportMetric(float64(m.File)/mib, "file-rss-MiB")
 }
 
 // timeRequests runs do for the benchmark's iterations and reports the
