@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,6 +117,35 @@ func reportMemory(b *testing.B, a *framework.Adapter) {
 	b.ReportMetric(float64(m.RSS)/mib, "rss-MiB")
 	b.ReportMetric(float64(m.Peak)/mib, "peak-rss-MiB")
 	b.ReportMetric(float64(m.File)/mib, "file-rss-MiB")
+	// The Go runtime's own account, from the adapter's self-metrics: the
+	// heap's spans in use, and all it holds from the OS (heap, stacks and
+	// its metadata, mapped whether resident or not).
+	resp, err := http.Get(a.OpsURL + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	found := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		unit, ok := map[string]string{"go_memstats_heap_inuse_bytes": "heap-inuse-MiB", "go_memstats_sys_bytes": "go-sys-MiB"}[name]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			b.Fatalf("adapter /metrics: %q: %v", sc.Text(), err)
+		}
+		b.ReportMetric(v/mib, unit)
+		found[name] = true
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if len(found) != 2 {
+		b.Fatalf("adapter /metrics lacks go_memstats_heap_inuse_bytes or go_memstats_sys_bytes (found %v)", found)
+	}
 }
 
 // timeRequests runs do for the benchmark's iterations and reports the
