@@ -149,6 +149,7 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 		return err
 	}
 	cfg.GenericConfig.BuildHandlerChainFunc = adapter.BuildHandlerChain
+	adapter.TrimOpenAPI(cfg.GenericConfig.OpenAPIConfig, cfg.GenericConfig.OpenAPIV3Config)
 	srv, err := o.base.Server()
 	if err != nil {
 		return err
