@@ -91,6 +91,9 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 			return fmt.Errorf("--config %s: %w", o.configPath, err)
 		}
 	}
+	// The package initializers are done: their pages go now, the set-up's
+	// once the informers have synced, so neither adds to the other's peak.
+	releaseStartupPages("package initializers")
 	o.nats.Password = os.Getenv("NATS_PASSWORD")
 	o.nats.Name = "rtcscale-adapter"
 
@@ -156,7 +159,11 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	}
 
 	cluster.Start(ctx.Done())
-	go releaseStartupPages(ctx, cluster)
+	go func() {
+		if cluster.WaitForSync(ctx.Done()) {
+			releaseStartupPages("informers synced")
+		}
+	}()
 	synced := func() error {
 		if !cluster.Synced() {
 			return errors.New("pod and ReplicaSet informers have not synced yet")
@@ -213,18 +220,15 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	return nil
 }
 
-// releaseStartupPages gives back, once the informers have listed the
-// cluster, the pages of the binary that only the package initializers and
-// the set-up read: most of the adapter's RSS at small sizes
-// (docs/benchmarks.md, "The adapter's memory").
-func releaseStartupPages(ctx context.Context, cluster *collector.ClusterWatch) {
-	if !cluster.WaitForSync(ctx.Done()) {
-		return
-	}
-	before, after, err := exepages.Release()
+// releaseStartupPages gives back the pages of the binary that start-up
+// read and the adapter does not need again (the package initializers', the
+// set-up's): most of its RSS at small sizes (docs/benchmarks.md, "The
+// adapter's memory"). after says which part of start-up is over.
+func releaseStartupPages(after string) {
+	before, now, err := exepages.Release()
 	if err != nil {
-		klog.InfoS("Could not give back the binary's start-up pages; the adapter works as before, with more memory resident", "err", err)
+		klog.InfoS("Could not give back the binary's start-up pages; the adapter works as before, with more memory resident", "after", after, "err", err)
 		return
 	}
-	klog.V(2).InfoS("Gave back the binary's start-up pages", "residentFileBytesBefore", before, "residentFileBytesAfter", after)
+	klog.V(2).InfoS("Gave back the binary's start-up pages", "after", after, "residentFileBytesBefore", before, "residentFileBytesAfter", now)
 }
