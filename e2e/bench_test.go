@@ -1,10 +1,17 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,7 +83,68 @@ func BenchmarkHPARequest(b *testing.B) {
 				}
 				return err
 			})
+			reportMemory(b, e.Adapter)
 		})
+		if *heapProfiles != "" {
+			profile, err := e.Adapter.HeapProfile(ctx, e.Admin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(*heapProfiles, fmt.Sprintf("adapter-heap-pods=%d.pb.gz", n)), profile, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+var heapProfiles = flag.String("e2e.heap-profiles", "",
+	"BenchmarkHPARequest writes the adapter's heap profile at each size into this folder (go tool pprof reads them)")
+
+// reportMemory reports the adapter process's resident memory once the
+// pods' samples are in and the requests have run, in MiB: now (rss), its
+// peak since it started (peak-rss, what /usr/bin/time -v calls maximum
+// resident set size), and the part of rss that is the binary's and other
+// files' pages (file-rss) rather than anonymous memory (heap, stacks,
+// runtime). The sizes run one after another in one adapter whose
+// namespaces stay until the benchmark ends, so at pods=10000 it holds
+// 11,100 pods.
+func reportMemory(b *testing.B, a *framework.Adapter) {
+	m, err := a.Process.Memory()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const mib = 1 << 20
+	b.ReportMetric(float64(m.RSS)/mib, "rss-MiB")
+	b.ReportMetric(float64(m.Peak)/mib, "peak-rss-MiB")
+	b.ReportMetric(float64(m.File)/mib, "file-rss-MiB")
+	// The Go runtime's own account, from the adapter's self-metrics: the
+	// heap's spans in use, and all it holds from the OS (heap, stacks and
+	// its metadata, mapped whether resident or not).
+	resp, err := http.Get(a.OpsURL + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	found := map[string]bool{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), " ")
+		unit, ok := map[string]string{"go_memstats_heap_inuse_bytes": "heap-inuse-MiB", "go_memstats_sys_bytes": "go-sys-MiB"}[name]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			b.Fatalf("adapter /metrics: %q: %v", sc.Text(), err)
+		}
+		b.ReportMetric(v/mib, unit)
+		found[name] = true
+	}
+	if err := sc.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if len(found) != 2 {
+		b.Fatalf("adapter /metrics lacks go_memstats_heap_inuse_bytes or go_memstats_sys_bytes (found %v)", found)
 	}
 }
 

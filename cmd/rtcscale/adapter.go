@@ -92,6 +92,10 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	// The package initializers are done: their pages go now, the set-up's
+	// once the informers have synced (Config.ReleaseStartupPages), so
+	// neither adds to the other's peak.
+	server.ReleaseStartupPages("package initializers")
 	restConfig, err := o.base.ClientConfig()
 	if err != nil {
 		return err
@@ -108,7 +112,7 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 		Client: client, APIServerURL: restConfig.Host, NATS: o.nats,
 		Warm:      o.warm.config(cf.subjectPrefix, cf.store.MaxSeries),
 		Forecasts: forecasts, DeletionCost: o.df.config(), Reload: reload,
-		MetricsAddress: o.metricsAddr,
+		MetricsAddress: o.metricsAddr, ReleaseStartupPages: true,
 	}.Complete()
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -275,3 +277,35 @@ func (a *Adapter) Problems() ([]string, error) {
 
 // Stop stops the adapter process.
 func (a *Adapter) Stop() { a.Process.Stop() }
+
+// HeapProfile fetches the adapter's heap profile (pprof format, after a
+// garbage collection) from /debug/pprof/heap on its serving port, which the
+// generic API server's --profiling (on by default) serves to callers
+// authorized for that path: here the control plane's admin.
+func (a *Adapter) HeapProfile(ctx context.Context, admin *rest.Config) ([]byte, error) {
+	tlsConfig, err := rest.TLSConfigFor(admin)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(a.CA.CertPEM)
+	tlsConfig.RootCAs = pool
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /debug/pprof/heap: %s: %s", resp.Status, body)
+	}
+	return body, nil
+}

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -155,4 +157,42 @@ func tail(path string, n int) string {
 		}
 	}
 	return string(b)
+}
+
+// Memory is a process's resident memory as the kernel accounts it
+// (/proc/PID/status), in bytes.
+type Memory struct {
+	// RSS is resident now (VmRSS); Peak the most it has been (VmHWM).
+	RSS, Peak uint64
+	// Anon is RSS's anonymous part (RssAnon: heap, stacks, the runtime's
+	// own), File its pages of mapped files (RssFile: the binary's text and
+	// read-only data).
+	Anon, File uint64
+}
+
+// Memory reads the running process's resident memory.
+func (p *Process) Memory() (Memory, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return Memory{}, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	var m Memory
+	fields := map[string]*uint64{"VmRSS:": &m.RSS, "VmHWM:": &m.Peak, "RssAnon:": &m.Anon, "RssFile:": &m.File}
+	found := 0
+	for line := range strings.Lines(string(raw)) {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[2] != "kB" || fields[f[0]] == nil {
+			continue
+		}
+		kb, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("%s: /proc status line %q: %w", p.Name, strings.TrimSpace(line), err)
+		}
+		*fields[f[0]] = kb << 10
+		found++
+	}
+	if found != len(fields) {
+		return Memory{}, fmt.Errorf("%s: /proc status lacks one of VmRSS, VmHWM, RssAnon, RssFile", p.Name)
+	}
+	return m, nil
 }

@@ -30,6 +30,7 @@ func GenericAPI(base *basecmd.AdapterBase, s *Server) (func(context.Context) err
 		return nil, err
 	}
 	cfg.GenericConfig.BuildHandlerChainFunc = adapter.BuildHandlerChain
+	adapter.TrimOpenAPI(cfg.GenericConfig.OpenAPIConfig, cfg.GenericConfig.OpenAPIV3Config)
 	srv, err := base.Server()
 	if err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ import (
 	"github.com/rtcscale/rtcscale/collector/cluster"
 	"github.com/rtcscale/rtcscale/collector/ingest"
 	"github.com/rtcscale/rtcscale/drain"
+	"github.com/rtcscale/rtcscale/internal/exepages"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/ops"
 	"github.com/rtcscale/rtcscale/predictor"
@@ -75,6 +76,10 @@ type Config struct {
 	// Registry takes the self-metrics. Default: a new registry with the Go
 	// and process collectors.
 	Registry *prometheus.Registry
+	// ReleaseStartupPages gives back the binary's pages that start-up read
+	// once the informers have synced (ReleaseStartupPages): the adapter's
+	// process sets it, a process that runs other things beside leaves it.
+	ReleaseStartupPages bool
 }
 
 // Forecasts configure predictor.Live.
@@ -225,6 +230,9 @@ func (s *Server) Run(ctx context.Context, api func(context.Context) error) error
 			return
 		}
 		if s.cluster.WaitForSync(ctx.Done()) {
+			if s.cfg.ReleaseStartupPages {
+				ReleaseStartupPages("informers synced")
+			}
 			close(s.ready)
 		}
 	})
@@ -269,4 +277,17 @@ func (s *Server) Run(ctx context.Context, api func(context.Context) error) error
 func (s *Server) SetOptions(store collector.Options, p adapter.Options) {
 	s.Store.SetOptions(store)
 	s.Provider.SetOptions(p)
+}
+
+// ReleaseStartupPages gives back the pages of the binary that start-up
+// read and the adapter does not need again (the package initializers', the
+// set-up's): most of its RSS at small sizes (docs/benchmarks.md, "The
+// adapter's memory"). after says which part of start-up is over.
+func ReleaseStartupPages(after string) {
+	before, now, err := exepages.Release()
+	if err != nil {
+		klog.InfoS("Could not give back the binary's start-up pages; the adapter works as before, with more memory resident", "after", after, "err", err)
+		return
+	}
+	klog.V(2).InfoS("Gave back the binary's start-up pages", "after", after, "residentFileBytesBefore", before, "residentFileBytesAfter", now)
 }

@@ -1,0 +1,15 @@
+// Package exepages gives back the pages of the running executable that the
+// process touched while it started and does not need any more.
+//
+// rtcscale is one large binary (client-go, k8s.io/api, the generic API
+// server, cel-go, the predictor, whatif's plots, the demo's NATS server).
+// Before main runs, the package initializers of all of it read their code
+// and data, and the kernel maps each page they touch into the process
+// together with its neighbours already in the page cache: at start-up the
+// adapter holds 60 MiB of its binary's pages, most of which it never reads
+// again (docs/benchmarks.md, "The adapter's memory"). Those pages are clean
+// copies of the file, so unmapping them is safe: the page cache keeps them
+// for as long as the kernel likes, and a page the process reads again is
+// mapped back by a minor fault, the same as after the kernel reclaimed it
+// under memory pressure.
+package exepages
