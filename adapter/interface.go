@@ -18,6 +18,8 @@ type Store interface {
 	WorkloadAggregate(namespace string, w collector.Workload, gauge string, metricSel labels.Selector) (collector.Aggregate, collector.Coverage)
 	NamespaceAggregate(namespace, gauge string, metricSel labels.Selector) (collector.Aggregate, collector.Coverage)
 	SeriesAggregate(namespace string, sel labels.Selector, gauge string) (collector.Aggregate, collector.Coverage)
+	// SelectorAggregate serves the KEDA scaler's labelSelector scope.
+	SelectorAggregate(namespace string, podSel labels.Selector, gauge string) (collector.Aggregate, collector.Coverage)
 	// Gauges lists the gauge names held, for discovery.
 	Gauges() []string
 	// KnownPod and Scope tell a 404's cause: no such pod, namespace or

@@ -34,6 +34,7 @@ func (o *adapterOptions) flags() cliflag.NamedFlagSets {
 	o.warm.add(fss.FlagSet("warm restart"))
 	o.ff.add(fss.FlagSet("forecast"))
 	o.df.add(fss.FlagSet("pod deletion cost"))
+	o.kf.add(fss.FlagSet("KEDA external scaler"))
 	// The custom-metrics-apiserver's flags: serving, authentication and
 	// authorization, audit, and the Kubernetes client.
 	o.base = &basecmd.AdapterBase{Name: "rtcscale", FlagSet: fss.FlagSet("API server")}
@@ -50,6 +51,7 @@ type adapterOptions struct {
 	warm                    warmFlags
 	ff                      forecastFlags
 	df                      drainFlags
+	kf                      kedaFlags
 	metricsAddr, configPath string
 }
 
@@ -64,7 +66,7 @@ func (o *adapterOptions) validate(fs *pflag.FlagSet) error {
 			check{"metrics-bind-address", o.metricsAddr, validAddress(o.metricsAddr), "host:port, the host optional"},
 			check{"nats-ping-interval", o.nats.PingInterval, o.nats.PingInterval > 0, "a duration above 0"},
 		),
-		o.cf.validate(), o.warm.validate(), o.ff.validate(), o.df.validate(),
+		o.cf.validate(), o.warm.validate(), o.ff.validate(), o.df.validate(), o.kf.validate(),
 	)
 }
 
@@ -111,7 +113,7 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 		Store: cf.store, Provider: cf.provider, SubjectPrefix: cf.subjectPrefix, ExternalMetrics: cf.external,
 		Client: client, APIServerURL: restConfig.Host, NATS: o.nats,
 		Warm:      o.warm.config(cf.subjectPrefix, cf.store.MaxSeries),
-		Forecasts: forecasts, DeletionCost: o.df.config(), Reload: reload,
+		Forecasts: forecasts, DeletionCost: o.df.config(), KEDAScaler: o.kf.config(), Reload: reload,
 		MetricsAddress: o.metricsAddr, ReleaseStartupPages: true,
 	}.Complete()
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/rtcscale/rtcscale/internal/exepages"
 	"github.com/rtcscale/rtcscale/internal/natsconn"
 	"github.com/rtcscale/rtcscale/internal/ops"
+	"github.com/rtcscale/rtcscale/kedascaler"
 	"github.com/rtcscale/rtcscale/predictor"
 	"github.com/rtcscale/rtcscale/sample"
 )
@@ -66,6 +67,8 @@ type Config struct {
 	Forecasts *Forecasts
 	// DeletionCost, if set, runs the pod-deletion-cost controllers.
 	DeletionCost *DeletionCost
+	// KEDAScaler, if set, serves KEDA's external scaler protocol.
+	KEDAScaler *KEDAScaler
 	// Reload, if set, re-reads a config file when it changes.
 	Reload *Reload
 
@@ -95,6 +98,16 @@ type DeletionCost struct {
 	Namespaces []string // empty: every namespace
 }
 
+// KEDAScaler configures the KEDA external scaler (package kedascaler).
+type KEDAScaler struct {
+	// Address is where it listens; Complete listens, so that a port in
+	// use is an error before anything runs.
+	Address string
+	TLS     kedascaler.TLS
+	// CheckInterval is how often each StreamIsActive stream checks.
+	CheckInterval time.Duration
+}
+
 // Server is a completed Config, ready to Run.
 type Server struct {
 	// Store holds the latest sample of every pod.
@@ -112,6 +125,8 @@ type Server struct {
 	sub       *ingest.Subscriber
 	drains    []*drain.Controller
 	metricsLn net.Listener
+	scaler    *kedascaler.Scaler
+	scalerLn  net.Listener
 	ready     chan struct{}
 }
 
@@ -167,6 +182,17 @@ func (c Config) Complete() (_ *Server, err error) {
 			s.metricsLn.Close()
 		}
 	}()
+	if k := c.KEDAScaler; k != nil {
+		if s.scalerLn, err = net.Listen("tcp", k.Address); err != nil {
+			return nil, fmt.Errorf("serving the KEDA external scaler: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				s.scalerLn.Close()
+			}
+		}()
+		s.scaler = kedascaler.NewScaler(s.Provider, k.CheckInterval, kedascaler.NewMetrics(reg))
+	}
 	nm := ingest.NewMetrics(reg)
 	if s.nc, err = natsconn.Dial(c.NATS, nm); err != nil {
 		return nil, err
@@ -247,6 +273,13 @@ func (s *Server) Run(ctx context.Context, api func(context.Context) error) error
 			}
 		})
 	}
+	if s.scaler != nil {
+		goRun(func() {
+			if err := kedascaler.Serve(ctx, s.scalerLn, s.cfg.KEDAScaler.TLS, s.scaler); err != nil {
+				fail(fmt.Errorf("KEDA external scaler: %w", err))
+			}
+		})
+	}
 	if r := s.cfg.Reload; r != nil {
 		if err := r.watch(ctx, s); err != nil {
 			return err
@@ -261,7 +294,7 @@ func (s *Server) Run(ctx context.Context, api func(context.Context) error) error
 	defer opsServer.Close()
 
 	klog.InfoS("Serving metrics APIs", "natsURL", natsconn.RedactURLs(s.cfg.NATS.URL), "subjects", s.cfg.SubjectPrefix+".>",
-		"externalMetrics", s.cfg.ExternalMetrics, "forecasts", s.Forecasts != nil, "podDeletionCost", len(s.drains) > 0)
+		"externalMetrics", s.cfg.ExternalMetrics, "forecasts", s.Forecasts != nil, "podDeletionCost", len(s.drains) > 0, "kedaScaler", s.scaler != nil)
 	if err := api(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
