@@ -45,7 +45,15 @@ type AdapterOptions struct {
 	NATSURL string
 	// Args are further flags, e.g. --stale-after.
 	Args []string
+	// NoExternalMetrics is for a cluster where another adapter (KEDA's
+	// metrics apiserver) owns external.metrics.k8s.io: the adapter runs
+	// with --enable-external-metrics=false and its external APIService is
+	// not applied, as components/no-external-metrics does.
+	NoExternalMetrics bool
 }
+
+// externalMetricsGroup is the API group one adapter per cluster serves.
+const externalMetricsGroup = "external.metrics.k8s.io"
 
 // Adapter is `rtcscale adapter` running as a process outside the cluster,
 // registered with the aggregation layer through the APIServices of
@@ -162,6 +170,9 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--v=2",
 	}, opts.Args...)
+	if opts.NoExternalMetrics {
+		args = append(args, "--enable-external-metrics=false")
+	}
 	if a.Process, err = StartProcess("rtcscale-adapter", filepath.Join(cp.Dir, "logs"), opts.Binary, args...); err != nil {
 		return nil, err
 	}
@@ -183,7 +194,12 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 	// Reach the adapter from the apiserver; see the comment above.
 	port := int64(ports[0])
 	caBundle := base64.StdEncoding.EncodeToString(a.CA.CertPEM)
+	apply := apiObjs[:0:0]
 	for _, obj := range apiObjs {
+		if group, _, _ := unstructured.NestedString(obj.Object, "spec", "group"); opts.NoExternalMetrics && group == externalMetricsGroup {
+			continue
+		}
+		apply = append(apply, obj)
 		switch obj.GetKind() {
 		case "Service":
 			obj.Object["spec"] = map[string]any{"type": "ExternalName", "externalName": "localhost"}
@@ -197,7 +213,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			a.APIServices = append(a.APIServices, obj.GetName())
 		}
 	}
-	if err := applier.Apply(ctx, apiObjs...); err != nil {
+	if err := applier.Apply(ctx, apply...); err != nil {
 		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cp.Admin)
@@ -209,7 +225,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			if err := a.Process.ExitError(); err != nil {
 				return false, err
 			}
-			return apiServiceAvailable(u), nil
+			return conditionTrue(u, "Available"), nil
 		})
 		if err != nil {
 			conds, _, _ := unstructured.NestedSlice(last.Object, "status", "conditions")
@@ -228,10 +244,12 @@ func findKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unst
 	return nil
 }
 
-func apiServiceAvailable(u *unstructured.Unstructured) bool {
+// conditionTrue reports whether u's status has the condition typ with
+// status True (an APIService Available, a CRD Established).
+func conditionTrue(u *unstructured.Unstructured, typ string) bool {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == "Available" {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ {
 			return m["status"] == "True"
 		}
 	}

@@ -36,6 +36,13 @@ var running = struct {
 // (Pdeathsig), which covers `go test -timeout` and SIGKILL; Stop and StopAll
 // cover every orderly exit.
 func StartProcess(name, logDir, bin string, args ...string) (*Process, error) {
+	return startProcess(name, logDir, bin, nil, args)
+}
+
+// startProcess is StartProcess with env added to this process's
+// environment, for programs configured through environment variables (as
+// KEDA's are, by its Deployments' env).
+func startProcess(name, logDir, bin string, env, args []string) (*Process, error) {
 	logFile := filepath.Join(logDir, name+".log")
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -43,6 +50,9 @@ func StartProcess(name, logDir, bin string, args ...string) (*Process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
