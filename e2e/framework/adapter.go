@@ -3,12 +3,9 @@ package framework
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,27 +102,12 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 	if err != nil {
 		return nil, err
 	}
-	var rbac []*unstructured.Unstructured
-	for _, f := range []string{namespaceManifest, rbacManifest} {
-		objs, err := ReadManifests(filepath.Join(manifests, f))
-		if err != nil {
-			return nil, err
-		}
-		rbac = append(rbac, objs...)
-	}
-	if err := applier.Apply(ctx, rbac...); err != nil {
-		return nil, err
-	}
-	sa := findKind(rbac, "ServiceAccount")
-	if sa == nil {
-		return nil, fmt.Errorf("%s has no ServiceAccount", rbacManifest)
-	}
 	dir := filepath.Join(cp.Dir, "adapter")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	a := &Adapter{Kubeconfig: filepath.Join(dir, "adapter.kubeconfig")}
-	if err := cp.writeTokenKubeconfig(ctx, a.Kubeconfig, sa.GetNamespace(), sa.GetName()); err != nil {
+	if _, err := cp.applyServiceAccount(ctx, applier, manifests, []string{namespaceManifest, rbacManifest}, a.Kubeconfig); err != nil {
 		return nil, err
 	}
 
@@ -181,10 +163,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			a.Process.Stop()
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(a.CA.CertPEM)
-	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if err := waitHealthy(ctx, a.Process, direct, a.URL+"/readyz"); err != nil {
+	if err := waitHealthy(ctx, a.Process, a.CA.HTTPClient(), a.URL+"/readyz"); err != nil {
 		if lines, _ := a.Problems(); len(lines) > 0 {
 			return nil, fmt.Errorf("%w\n%s", err, strings.Join(lines, "\n"))
 		}
@@ -225,7 +204,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			if err := a.Process.ExitError(); err != nil {
 				return false, err
 			}
-			return conditionTrue(u, "Available"), nil
+			return ConditionStatus(u, "Available") == "True", nil
 		})
 		if err != nil {
 			conds, _, _ := unstructured.NestedSlice(last.Object, "status", "conditions")
@@ -233,6 +212,37 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 		}
 	}
 	return a, nil
+}
+
+// applyServiceAccount applies the manifests files (relative to dir), among
+// them one ServiceAccount with its RBAC, and writes at kubeconfig a
+// kubeconfig that authenticates as that ServiceAccount, which it returns.
+func (cp *ControlPlane) applyServiceAccount(ctx context.Context, applier *Applier, dir string, files []string, kubeconfig string) (*unstructured.Unstructured, error) {
+	objs, err := readAll(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	if err := applier.Apply(ctx, objs...); err != nil {
+		return nil, err
+	}
+	sa := findKind(objs, "ServiceAccount")
+	if sa == nil {
+		return nil, fmt.Errorf("%s: no ServiceAccount in %v", dir, files)
+	}
+	return sa, cp.writeTokenKubeconfig(ctx, kubeconfig, sa.GetNamespace(), sa.GetName())
+}
+
+// readAll reads the manifests of files, relative to dir, in order.
+func readAll(dir string, files []string) ([]*unstructured.Unstructured, error) {
+	var all []*unstructured.Unstructured
+	for _, f := range files {
+		objs, err := ReadManifests(filepath.Join(dir, f))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, objs...)
+	}
+	return all, nil
 }
 
 func findKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
@@ -244,16 +254,18 @@ func findKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unst
 	return nil
 }
 
-// conditionTrue reports whether u's status has the condition typ with
-// status True (an APIService Available, a CRD Established).
-func conditionTrue(u *unstructured.Unstructured, typ string) bool {
+// ConditionStatus is the status ("True", "False", "Unknown") of the
+// condition typ in u's status (an APIService's Available, a CRD's
+// Established, a ScaledObject's Ready), "" if u has no such condition.
+func ConditionStatus(u *unstructured.Unstructured, typ string) string {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
 		if m, ok := c.(map[string]any); ok && m["type"] == typ {
-			return m["status"] == "True"
+			s, _ := m["status"].(string)
+			return s
 		}
 	}
-	return false
+	return ""
 }
 
 // writeTokenKubeconfig writes a kubeconfig that authenticates as the

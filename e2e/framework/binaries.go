@@ -222,6 +222,26 @@ func toolModule(ctx context.Context, toolsDir, module string) (moduleInfo, error
 	return m, nil
 }
 
+// moduleSource returns m's folder in the module cache, downloading the
+// module if the binaries came from the cache and the source did not.
+func moduleSource(ctx context.Context, toolsDir string, m moduleInfo) (string, error) {
+	if m.Dir != "" {
+		return m.Dir, nil
+	}
+	cmd := goCommand(ctx, toolsDir, "mod", "download", "-json", m.Path+"@"+m.Version)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s@%s: %v: %s", m.Path, m.Version, err, stderr.Bytes())
+	}
+	var d struct{ Dir string }
+	if err := json.Unmarshal(out, &d); err != nil || d.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: no folder in %q (%v)", m.Path, m.Version, out, err)
+	}
+	return d.Dir, nil
+}
+
 // build compiles b's binaries into a temporary folder next to dir and renames
 // it into place, so an interrupted build never leaves a partial cache entry.
 func build(ctx context.Context, toolsDir string, b resolvedBuild, log io.Writer) error {

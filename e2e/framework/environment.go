@@ -142,10 +142,14 @@ func (e *Environment) Check() error {
 
 // Describe tells a person how to reach the environment.
 func (e *Environment) Describe() string {
-	return fmt.Sprintf(`  export KUBECONFIG=%s
+	s := fmt.Sprintf(`  export KUBECONFIG=%s
   kubectl get --raw /apis/custom.metrics.k8s.io/v1beta2
   NATS (publish samples here): %s
   adapter: %s (self-metrics and probes: %s)
   logs: %s
 `, e.AdminKubeconfig, e.NATS.ClientURL(), e.Adapter.URL, e.Adapter.OpsURL, filepath.Join(e.Dir, "logs"))
+	if e.KEDA != nil {
+		s += fmt.Sprintf("  KEDA %s (owns external.metrics.k8s.io): kubectl get scaledobjects -A\n", e.KEDA.Version)
+	}
+	return s
 }

@@ -1,12 +1,8 @@
 package framework
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -82,26 +78,6 @@ func KEDABinariesCached(ctx context.Context, repoRoot string) bool {
 	return cached(ctx, repoRoot, kedaBuilds)
 }
 
-// moduleSource returns m's folder in the module cache, downloading the
-// module if the binaries came from the cache and the source did not.
-func moduleSource(ctx context.Context, toolsDir string, m moduleInfo) (string, error) {
-	if m.Dir != "" {
-		return m.Dir, nil
-	}
-	cmd := goCommand(ctx, toolsDir, "mod", "download", "-json", m.Path+"@"+m.Version)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go mod download %s@%s: %v: %s", m.Path, m.Version, err, stderr.Bytes())
-	}
-	var d struct{ Dir string }
-	if err := json.Unmarshal(out, &d); err != nil || d.Dir == "" {
-		return "", fmt.Errorf("go mod download %s@%s: no folder in %q (%v)", m.Path, m.Version, out, err)
-	}
-	return d.Dir, nil
-}
-
 // KEDA's manifests (config/ of its module) that StartKEDA applies
 // unchanged but for the Service and APIService (see StartKEDA). The
 // Deployments (config/manager, config/metrics-server/deployment.yaml) are
@@ -162,27 +138,6 @@ func StartKEDA(ctx context.Context, cp *ControlPlane, bins KEDABinaries, log io.
 	if err := installCRDs(ctx, applier, dyn, filepath.Join(bins.Source, kedaCRDDir)); err != nil {
 		return nil, err
 	}
-	var rbac []*unstructured.Unstructured
-	for _, f := range kedaRBAC {
-		objs, err := ReadManifests(filepath.Join(config, f))
-		if err != nil {
-			return nil, err
-		}
-		rbac = append(rbac, objs...)
-	}
-	if err := applier.Apply(ctx, rbac...); err != nil {
-		return nil, err
-	}
-	sa := findKind(rbac, "ServiceAccount")
-	if sa == nil {
-		return nil, fmt.Errorf("KEDA's %v has no ServiceAccount", kedaRBAC)
-	}
-	k := &KEDA{Version: bins.Version, Namespace: sa.GetNamespace()}
-	defer func() {
-		if err != nil {
-			k.Stop()
-		}
-	}()
 	dir := filepath.Join(cp.Dir, "keda")
 	operatorCerts, apiCerts := filepath.Join(dir, "operator-certs"), filepath.Join(dir, "metrics-apiserver-certs")
 	caDir := filepath.Join(dir, "extra-ca")
@@ -191,10 +146,17 @@ func StartKEDA(ctx context.Context, cp *ControlPlane, bins KEDABinaries, log io.
 			return nil, err
 		}
 	}
-	k.Kubeconfig = filepath.Join(dir, "keda.kubeconfig")
-	if err := cp.writeTokenKubeconfig(ctx, k.Kubeconfig, sa.GetNamespace(), sa.GetName()); err != nil {
+	k := &KEDA{Version: bins.Version, Kubeconfig: filepath.Join(dir, "keda.kubeconfig")}
+	sa, err := cp.applyServiceAccount(ctx, applier, config, kedaRBAC, k.Kubeconfig)
+	if err != nil {
 		return nil, err
 	}
+	k.Namespace = sa.GetNamespace()
+	defer func() {
+		if err != nil {
+			k.Stop()
+		}
+	}()
 
 	apiObjs, err := readAll(config, kedaAPIFiles)
 	if err != nil {
@@ -290,10 +252,7 @@ func StartKEDA(ctx context.Context, cp *ControlPlane, bins KEDABinaries, log io.
 	}); err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.CertPEM)
-	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if err := waitHealthy(ctx, k.MetricsAPIServer, direct, "https://127.0.0.1:"+strconv.Itoa(securePort)+"/readyz"); err != nil {
+	if err := waitHealthy(ctx, k.MetricsAPIServer, ca.HTTPClient(), "https://127.0.0.1:"+strconv.Itoa(securePort)+"/readyz"); err != nil {
 		return nil, err
 	}
 
@@ -321,7 +280,7 @@ func StartKEDA(ctx context.Context, cp *ControlPlane, bins KEDABinaries, log io.
 			if err := k.Check(); err != nil {
 				return false, err
 			}
-			return conditionTrue(u, "Available"), nil
+			return ConditionStatus(u, "Available") == "True", nil
 		})
 		if err != nil {
 			conds, _, _ := unstructured.NestedSlice(last.Object, "status", "conditions")
@@ -342,38 +301,21 @@ func installCRDs(ctx context.Context, applier *Applier, dyn dynamic.Interface, d
 	if len(files) == 0 {
 		return fmt.Errorf("no CRDs in %s", dir)
 	}
-	var crds []*unstructured.Unstructured
-	for _, f := range files {
-		objs, err := ReadManifests(f)
-		if err != nil {
-			return err
-		}
-		crds = append(crds, objs...)
+	crds, err := readAll("", files)
+	if err != nil {
+		return err
 	}
 	if err := applier.Apply(ctx, crds...); err != nil {
 		return err
 	}
 	for _, crd := range crds {
 		if _, err := Until(ctx, dyn.Resource(crdResource), crd.GetName(), func(u *unstructured.Unstructured) (bool, error) {
-			return conditionTrue(u, "Established"), nil
+			return ConditionStatus(u, "Established") == "True", nil
 		}); err != nil {
 			return fmt.Errorf("CRD %s: %w", crd.GetName(), err)
 		}
 	}
 	return nil
-}
-
-// readAll reads the manifests of files, relative to dir, in order.
-func readAll(dir string, files []string) ([]*unstructured.Unstructured, error) {
-	var all []*unstructured.Unstructured
-	for _, f := range files {
-		objs, err := ReadManifests(filepath.Join(dir, f))
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, objs...)
-	}
-	return all, nil
 }
 
 // Check returns an error if a KEDA process has exited.
