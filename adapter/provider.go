@@ -190,9 +190,8 @@ func (p *Provider) GetMetricByName(_ context.Context, name types.NamespacedName,
 		if !ok {
 			return nil, notFound("rtcscale serves metrics of %s, not of %s", supportedResources, info.GroupResource)
 		}
-		w := collector.Workload{Kind: kind, Name: name.Name}
-		a, cov := p.store.WorkloadAggregate(name.Namespace, w, gauge, metricSel)
-		if err := p.complete(gauge, cov, fmt.Sprintf("%s %s/%s", strings.ToLower(kind.String()), name.Namespace, name.Name), target{namespace: name.Namespace, workload: w}); err != nil {
+		a, err := p.workloadAggregate(name.Namespace, collector.Workload{Kind: kind, Name: name.Name}, gauge, metricSel)
+		if err != nil {
 			return nil, err
 		}
 		ref.Kind, ref.APIVersion = kind.String(), "apps/v1"
@@ -308,12 +307,12 @@ func (p *Provider) notFound(gauge string, cov collector.Coverage, what string, t
 		if !cov.NewestStale.IsZero() {
 			msg += fmt.Sprintf(" (newest of their samples is %s old)", time.Since(cov.NewestStale).Round(time.Second))
 		}
-		return notFound("%s; a partial value is never served (samples go stale after a few publish intervals)", msg)
+		return noFreshValue(notFound("%s; a partial value is never served (samples go stale after a few publish intervals)", msg))
 	}
 	if cov.Pods == 0 {
-		return notFound("no fresh %q for %s: no pod in scope has published it (check the sidecars and the selector)", gauge, what)
+		return noFreshValue(notFound("no fresh %q for %s: no pod in scope has published it (check the sidecars and the selector)", gauge, what))
 	}
-	return notFound("no fresh %q for %s: %d pods match, none with a fresh sample (is their sidecar publishing?)", gauge, what, cov.Pods)
+	return noFreshValue(notFound("no fresh %q for %s: %d pods match, none with a fresh sample (is their sidecar publishing?)", gauge, what, cov.Pods))
 }
 
 // ListAllMetrics lists every gauge seen, for every resource rtcscale

@@ -174,6 +174,14 @@ func (s *Store) NamespaceAggregate(namespace, gauge string, metricSel labels.Sel
 	return s.aggregate(namespace, gauge, metricSel, nil, false)
 }
 
+// SelectorAggregate sums gauge over the pods of namespace nsName whose labels
+// match podSel: the pods a Pods metric's labelSelector picks, summed as
+// the namespace's sums are (a pod that never publishes the gauge is no
+// part of it). The KEDA scaler's labelSelector scope is this sum.
+func (s *Store) SelectorAggregate(nsName string, podSel labels.Selector, gauge string) (Aggregate, Coverage) {
+	return s.aggregate(nsName, gauge, labels.Everything(), func(ns *namespace) []*pod { return ns.byLabels(podSel) }, false)
+}
+
 // SeriesAggregate sums gauge over the series whose labels match sel, in one
 // namespace, or in all when namespace is "". This is the view the external
 // metrics API serves.

@@ -53,7 +53,7 @@ func TestChartAllOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	objs := mustRender(t, string(allOptions))
-	checkInstall(t, objs, install{external: false, deletionCost: true, deletionCostNamespaces: []string{"voice", "video"}, tls: "certManager"})
+	checkInstall(t, objs, install{external: false, deletionCost: true, deletionCostNamespaces: []string{"voice", "video"}, tls: "certManager", kedaScaler: true})
 
 	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
 	spec := d.Spec.Template.Spec
@@ -397,5 +397,58 @@ func TestChartGenerateKeepsCertificate(t *testing.T) {
 	other.Name = "someone-else-tls"
 	if string(secretOf(renderAgainst(t, "", other)).Data["ca.crt"]) == string(installed.Data["ca.crt"]) {
 		t.Errorf("the chart took the certificate of Secret %s", other.Name)
+	}
+}
+
+// TestChartKEDAScaler: kedaScaler.enabled serves the external scaler on a
+// Service port, with the adapter's own certificate unless another is
+// given, leaves external.metrics.k8s.io to KEDA, and admits only KEDA's
+// namespace to the port.
+func TestChartKEDAScaler(t *testing.T) {
+	objs := mustRender(t, `kedaScaler: {enabled: true}`)
+	checkInstall(t, objs, install{external: false, tls: "generate", kedaScaler: true})
+	args := flagArgs(container(t, get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)).Args)
+	for flag, want := range map[string]string{
+		"keda-scaler-bind-address":         ":9443",
+		"keda-scaler-tls-cert-file":        "/var/run/serving-cert/tls.crt",
+		"keda-scaler-tls-private-key-file": "/var/run/serving-cert/tls.key",
+		"enable-external-metrics":          "false",
+	} {
+		if args[flag] != want {
+			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
+		}
+	}
+	if _, ok := args["keda-scaler-client-ca-file"]; ok {
+		t.Error("--keda-scaler-client-ca-file without kedaScaler.clientCA")
+	}
+
+	objs = mustRender(t, `kedaScaler: {enabled: true, port: 9500, tlsSecretName: scaler-cert, clientCA: {secretName: keda-clients, key: ca.pem}, kedaNamespaces: [keda]}`)
+	checkInstall(t, objs, install{external: false, tls: "generate", kedaScaler: true})
+	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
+	args = flagArgs(container(t, d).Args)
+	for flag, want := range map[string]string{
+		"keda-scaler-bind-address":         ":9500",
+		"keda-scaler-tls-cert-file":        "/var/run/keda-scaler-cert/tls.crt",
+		"keda-scaler-tls-private-key-file": "/var/run/keda-scaler-cert/tls.key",
+		"keda-scaler-client-ca-file":       "/var/run/keda-scaler-client-ca/ca.pem",
+	} {
+		if args[flag] != want {
+			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
+		}
+	}
+	secrets := map[string]string{}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			secrets[v.Name] = v.Secret.SecretName
+		}
+	}
+	if secrets["keda-scaler-cert"] != "scaler-cert" || secrets["keda-scaler-client-ca"] != "keda-clients" {
+		t.Errorf("secret volumes %v: want keda-scaler-cert from scaler-cert, keda-scaler-client-ca from keda-clients", secrets)
+	}
+
+	plain := mustRender(t, `kedaScaler: {enabled: true, insecurePlaintext: true}`)
+	checkInstall(t, plain, install{external: false, tls: "generate", kedaScaler: true})
+	if _, err := RenderChart(chartDir, "rtcscale", namespace, `kedaScaler: {enabled: true, insecurePlaintext: true, clientCA: {secretName: x}}`); err == nil || !strings.Contains(err.Error(), "insecurePlaintext takes no") {
+		t.Errorf("plaintext with a client CA: %v, want refused", err)
 	}
 }

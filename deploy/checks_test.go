@@ -45,6 +45,9 @@ type install struct {
 	// prometheus are the namespaces whose pods may reach the metrics port;
 	// nil: the default, monitoring.
 	prometheus []string
+	// kedaScaler: the KEDA external scaler served on the Service's
+	// keda-scaler port, reachable from KEDA's namespace keda only.
+	kedaScaler bool
 }
 
 // checkInstall asserts everything an operator relies on in a rendering of
@@ -96,6 +99,7 @@ func checkInstall(t *testing.T, objs []object, want install) {
 	if servicePort["https"].Port != 443 || servicePort["metrics"].Port == 0 {
 		t.Errorf("Service ports %v: want https on 443 and a metrics port", svc.Spec.Ports)
 	}
+	checkKEDAScaler(t, c, servicePort, want)
 
 	checkAPIServices(t, objs, d, want)
 	checkRBAC(t, objs, want)
@@ -106,6 +110,39 @@ func checkInstall(t *testing.T, objs []object, want install) {
 		t.Errorf("--config=%s is not in a mount of ConfigMap %s (mounted as a folder, so that updates arrive)", args["config"], cm.Name)
 	}
 	checkAdapterAccepts(t, c.Args, cm.Data[filepath.Base(args["config"])])
+}
+
+// checkKEDAScaler asserts that the scaler is on exactly when wanted, on a
+// container port the Service exposes, with KEDA owning external metrics.
+func checkKEDAScaler(t *testing.T, c *corev1.Container, servicePort map[string]corev1.ServicePort, want install) {
+	t.Helper()
+	args := flagArgs(c.Args)
+	addr, on := args["keda-scaler-bind-address"]
+	if on != want.kedaScaler {
+		t.Errorf("--keda-scaler-bind-address given: %v, want %v", on, want.kedaScaler)
+	}
+	_, sp := servicePort["keda-scaler"]
+	if sp != want.kedaScaler {
+		t.Errorf("Service port keda-scaler: %v, want %v", sp, want.kedaScaler)
+	}
+	if !want.kedaScaler {
+		return
+	}
+	if want.external {
+		t.Error("the KEDA scaler with rtcscale's own external metrics: KEDA owns external.metrics.k8s.io")
+	}
+	var containerPort int32
+	for _, p := range c.Ports {
+		if p.Name == "keda-scaler" {
+			containerPort = p.ContainerPort
+		}
+	}
+	if _, port, _ := strings.Cut(addr, ":"); port != strconv.Itoa(int(containerPort)) || servicePort["keda-scaler"].Port != containerPort {
+		t.Errorf("--keda-scaler-bind-address=%s, container port keda-scaler %d, Service port %d: want one port", addr, containerPort, servicePort["keda-scaler"].Port)
+	}
+	if _, plain := args["keda-scaler-insecure-plaintext"]; !plain && (args["keda-scaler-tls-cert-file"] == "" || args["keda-scaler-tls-private-key-file"] == "") {
+		t.Errorf("the scaler serves without a certificate and without --keda-scaler-insecure-plaintext: %q", c.Args)
+	}
 }
 
 func container(t *testing.T, d *appsv1.Deployment) *corev1.Container {
@@ -692,6 +729,16 @@ func checkNetworkPolicy(t *testing.T, objs []object, d *appsv1.Deployment, want 
 	for _, ns := range prometheus {
 		if !admits(t, policies, podLabels, ports["metrics"], peer{namespace: ns, podLabels: map[string]string{"app.kubernetes.io/name": "prometheus"}}) {
 			t.Errorf("the NetworkPolicy refuses Prometheus in namespace %s on the metrics port", ns)
+		}
+	}
+	if want.kedaScaler {
+		if !admits(t, policies, podLabels, ports["keda-scaler"], peer{namespace: "keda", podLabels: map[string]string{"app": "keda-operator"}}) {
+			t.Error("the NetworkPolicy refuses KEDA's operator on the scaler's port")
+		}
+		for _, src := range []peer{apiserver, stranger, {namespace: "monitoring"}} {
+			if admits(t, policies, podLabels, ports["keda-scaler"], src) {
+				t.Errorf("the NetworkPolicy admits %+v on the scaler's port, which shows every workload's load", src)
+			}
 		}
 	}
 }

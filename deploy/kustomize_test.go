@@ -37,6 +37,15 @@ components:
   - ../../components/deletion-cost
   - ../../components/service-monitor
   - ../../components/warm-restart
+  - ../../components/keda-scaler
+`
+
+// kedaScaler is overlays/keda with the KEDA external scaler.
+const kedaScaler = `
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../keda]
+components: [../../components/keda-scaler]
 `
 
 func TestKustomizeOverlays(t *testing.T) {
@@ -62,9 +71,13 @@ components: [../../components/service-monitor]
 `})
 		get[*map[string]any](t, withMonitor, "ServiceMonitor", namespace, name)
 	})
+	t.Run("keda-scaler", func(t *testing.T) {
+		objs := mustBuild(t, "overlays/keda-scaler", map[string]string{"overlays/keda-scaler/kustomization.yaml": kedaScaler})
+		checkInstall(t, objs, install{external: false, tls: "certManager", kedaScaler: true})
+	})
 	t.Run("all-components", func(t *testing.T) {
 		objs := mustBuild(t, "overlays/all", map[string]string{"overlays/all/kustomization.yaml": allComponents})
-		checkInstall(t, objs, install{external: false, deletionCost: true, deletionCostNamespaces: []string{"voice"}, tls: "certManager"})
+		checkInstall(t, objs, install{external: false, deletionCost: true, deletionCostNamespaces: []string{"voice"}, tls: "certManager", kedaScaler: true})
 	})
 	t.Run("deletion-cost-cluster-wide", func(t *testing.T) {
 		objs := mustBuild(t, "overlays/cluster-wide", map[string]string{"overlays/cluster-wide/kustomization.yaml": `
@@ -105,7 +118,8 @@ func TestHelmAndKustomizeInstallTheSameObjects(t *testing.T) {
 	}{
 		{"cert-manager", `tls: {mode: certManager}`, "overlays/cert-manager", ""},
 		{"keda", `{tls: {mode: certManager}, apiService: {external: false}}`, "overlays/keda", ""},
-		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true, namespaces: [voice]}, warmRestart: {stream: RTCSCALE_LATEST}}`, "overlays/all", allComponents},
+		{"keda-scaler", `{tls: {mode: certManager}, kedaScaler: {enabled: true}}`, "overlays/keda-scaler", kedaScaler},
+		{"all", `{tls: {mode: certManager}, apiService: {external: false}, serviceMonitor: {enabled: true}, deletionCost: {enabled: true, namespaces: [voice]}, warmRestart: {stream: RTCSCALE_LATEST}, kedaScaler: {enabled: true}}`, "overlays/all", allComponents},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra map[string]string

@@ -79,6 +79,8 @@ var customResources = map[string]bool{
 	"cert-manager.io/v1 Issuer":               true,
 	"cert-manager.io/v1 Certificate":          true,
 	"monitoring.coreos.com/v1 ServiceMonitor": true,
+	"keda.sh/v1alpha1 ScaledObject":           true,
+	"keda.sh/v1alpha1 TriggerAuthentication":  true,
 }
 
 // decodeAll splits a multi-document YAML stream and decodes each document

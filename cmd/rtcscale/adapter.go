@@ -40,6 +40,7 @@ func (o *adapterOptions) flags() cliflag.NamedFlagSets {
 	o.warm.add(fss.FlagSet("warm restart"))
 	o.ff.add(fss.FlagSet("forecast"))
 	o.df.add(fss.FlagSet("pod deletion cost"))
+	o.kf.add(fss.FlagSet("KEDA external scaler"))
 	// The custom-metrics-apiserver's flags: serving, authentication and
 	// authorization, audit, and the Kubernetes client.
 	o.base = &basecmd.AdapterBase{Name: "rtcscale", FlagSet: fss.FlagSet("API server")}
@@ -56,6 +57,7 @@ type adapterOptions struct {
 	warm                    warmFlags
 	ff                      forecastFlags
 	df                      drainFlags
+	kf                      kedaFlags
 	metricsAddr, configPath string
 }
 
@@ -70,7 +72,7 @@ func (o *adapterOptions) validate(fs *pflag.FlagSet) error {
 			check{"metrics-bind-address", o.metricsAddr, validAddress(o.metricsAddr), "host:port, the host optional"},
 			check{"nats-ping-interval", o.nats.PingInterval, o.nats.PingInterval > 0, "a duration above 0"},
 		),
-		o.cf.validate(), o.warm.validate(), o.ff.validate(), o.df.validate(),
+		o.cf.validate(), o.warm.validate(), o.ff.validate(), o.df.validate(), o.kf.validate(),
 	)
 }
 
@@ -168,6 +170,9 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	}
 	go store.Run(ctx.Done(), 5*time.Second)
 	if err := o.df.start(ctx, client, store); err != nil {
+		return err
+	}
+	if err := o.kf.start(ctx, prov, reg, fail); err != nil {
 		return err
 	}
 	if o.configPath != "" {

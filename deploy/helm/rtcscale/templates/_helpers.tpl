@@ -120,3 +120,8 @@ TestNATSPermissions checks this against it.
 {{- end -}}
 {{- dict "publish" $pub "subscribe" $sub | toJson -}}
 {{- end -}}
+
+{{/* Whether rtcscale serves external.metrics.k8s.io: not when KEDA owns it. */}}
+{{- define "rtcscale.externalMetrics" -}}
+{{- if and .Values.apiService.external (not .Values.kedaScaler.enabled) }}true{{ end -}}
+{{- end -}}
