@@ -1,7 +1,6 @@
 package framework
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -284,23 +283,15 @@ func (cp *ControlPlane) writeTokenKubeconfig(ctx context.Context, path, namespac
 // the apiserver refused (a permission deploy/'s RBAC lacks) or a data race
 // (when built with the race detector), whatever the adapter did about them.
 func (a *Adapter) Problems() ([]string, error) {
-	f, err := os.Open(a.Process.LogFile)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		switch l := sc.Text(); {
+	return a.Process.scanLog(func(l string) string {
+		switch {
 		case strings.Contains(l, "forbidden"):
-			lines = append(lines, "refused by the apiserver (missing RBAC in "+manifestDir+"/"+rbacManifest+"?): "+l)
+			return "refused by the apiserver (missing RBAC in " + manifestDir + "/" + rbacManifest + "?): " + l
 		case strings.Contains(l, "WARNING: DATA RACE"):
-			lines = append(lines, "data race in the adapter, see "+a.Process.LogFile)
+			return "data race in the adapter, see " + a.Process.LogFile
 		}
-	}
-	return lines, sc.Err()
+		return ""
+	})
 }
 
 // Stop stops the adapter process.

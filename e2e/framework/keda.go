@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -100,6 +101,9 @@ type KEDA struct {
 	Version string
 	// Namespace is KEDA's own (where its Deployments would run).
 	Namespace string
+	// OperatorMetricsURL serves the operator's Prometheus metrics, such as
+	// keda_scaler_active: each trigger's state at its last check.
+	OperatorMetricsURL string
 	// Kubeconfig authenticates as KEDA's ServiceAccount, which both
 	// processes act as (the metrics apiserver's Deployment uses the
 	// operator's ServiceAccount too).
@@ -199,11 +203,13 @@ func StartKEDA(ctx context.Context, cp *ControlPlane, bins KEDABinaries, log io.
 		}
 	}
 
-	ports, err := FreePorts(4)
+	ports, err := FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
 	probe, grpcAddr := "127.0.0.1:"+strconv.Itoa(ports[0]), "127.0.0.1:"+strconv.Itoa(ports[1])
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(ports[4])
+	k.OperatorMetricsURL = "http://" + metricsAddr + "/metrics"
 	// The environment of KEDA's Deployments: every namespace watched, its
 	// own namespace for the objects it keeps (and for the
 	// TriggerAuthentication secrets of ClusterTriggerAuthentications).
@@ -224,7 +230,7 @@ func StartKEDA(ctx context.Context, cp *ControlPlane, bins KEDABinaries, log io.
 		"--ca-dir=" + caDir,
 		"--metrics-service-bind-address=" + grpcAddr,
 		"--health-probe-bind-address=" + probe,
-		"--enable-prometheus-metrics=false",
+		"--metrics-bind-address=" + metricsAddr,
 		"--zap-log-level=info",
 	}); err != nil {
 		return nil, err
@@ -329,6 +335,29 @@ func (k *KEDA) Check() error {
 		}
 	}
 	return nil
+}
+
+// Problems returns the lines of KEDA's logs that report a request RBAC
+// refused: a permission that KEDA's own RBAC, as StartKEDA applies it,
+// lacks. Other refusals are KEDA's business: it keeps reconciling while a
+// test's namespace is deleted, and is refused ("forbidden: unable to
+// create new content in namespace ... because it is being terminated").
+func (k *KEDA) Problems() ([]string, error) {
+	var all []string
+	for _, p := range []*Process{k.Operator, k.MetricsAPIServer} {
+		lines, err := p.scanLog(func(l string) string {
+			// The RBAC authorizer's refusal: `... is forbidden: User "..." cannot ...`.
+			if strings.Contains(l, "forbidden: User") {
+				return p.Name + " refused by the apiserver (KEDA's RBAC as installed from its config/): " + l
+			}
+			return ""
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, lines...)
+	}
+	return all, nil
 }
 
 // Stop stops the metrics apiserver and the operator.

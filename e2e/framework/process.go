@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -136,6 +137,25 @@ func StopOnSignal(cleanup func()) {
 		}
 		os.Exit(1)
 	}()
+}
+
+// scanLog returns what report makes of each line of the process's log, for
+// the lines it reports ("" passes a line over).
+func (p *Process) scanLog(report func(line string) string) ([]string, error) {
+	f, err := os.Open(p.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if r := report(sc.Text()); r != "" {
+			lines = append(lines, r)
+		}
+	}
+	return lines, sc.Err()
 }
 
 // tail returns up to n last lines of a file, for error messages.
