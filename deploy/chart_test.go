@@ -59,7 +59,7 @@ func TestChartAllOptions(t *testing.T) {
 	spec := d.Spec.Template.Spec
 	c := container(t, d)
 	args := flagArgs(c.Args)
-	for flag, want := range map[string]string{
+	wantFlags(t, args, map[string]string{
 		"nats-url":              "tls://nats-0.nats:4222,tls://nats-1.nats:4222",
 		"subject-prefix":        "tenant-a.load.v1",
 		"nats-creds":            "/etc/rtcscale/nats-auth/adapter.creds",
@@ -75,11 +75,7 @@ func TestChartAllOptions(t *testing.T) {
 		"history-subject":       "tenant-a.history.v1",
 		"warm-restart-stream":   "RTCSCALE_LATEST",
 		"warm-restart-replicas": "3",
-	} {
-		if args[flag] != want {
-			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
-		}
-	}
+	})
 	if _, ok := args["warm-restart-memory"]; !ok {
 		t.Errorf("args %q lack --warm-restart-memory", c.Args)
 	}
@@ -408,16 +404,12 @@ func TestChartKEDAScaler(t *testing.T) {
 	objs := mustRender(t, `kedaScaler: {enabled: true}`)
 	checkInstall(t, objs, install{external: false, tls: "generate", kedaScaler: true})
 	args := flagArgs(container(t, get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)).Args)
-	for flag, want := range map[string]string{
+	wantFlags(t, args, map[string]string{
 		"keda-scaler-bind-address":         ":9443",
 		"keda-scaler-tls-cert-file":        "/var/run/serving-cert/tls.crt",
 		"keda-scaler-tls-private-key-file": "/var/run/serving-cert/tls.key",
 		"enable-external-metrics":          "false",
-	} {
-		if args[flag] != want {
-			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
-		}
-	}
+	})
 	if _, ok := args["keda-scaler-client-ca-file"]; ok {
 		t.Error("--keda-scaler-client-ca-file without kedaScaler.clientCA")
 	}
@@ -425,17 +417,12 @@ func TestChartKEDAScaler(t *testing.T) {
 	objs = mustRender(t, `kedaScaler: {enabled: true, port: 9500, tlsSecretName: scaler-cert, clientCA: {secretName: keda-clients, key: ca.pem}, kedaNamespaces: [keda]}`)
 	checkInstall(t, objs, install{external: false, tls: "generate", kedaScaler: true})
 	d := get[*appsv1.Deployment](t, objs, "Deployment", namespace, name)
-	args = flagArgs(container(t, d).Args)
-	for flag, want := range map[string]string{
+	wantFlags(t, flagArgs(container(t, d).Args), map[string]string{
 		"keda-scaler-bind-address":         ":9500",
 		"keda-scaler-tls-cert-file":        "/var/run/keda-scaler-cert/tls.crt",
 		"keda-scaler-tls-private-key-file": "/var/run/keda-scaler-cert/tls.key",
 		"keda-scaler-client-ca-file":       "/var/run/keda-scaler-client-ca/ca.pem",
-	} {
-		if args[flag] != want {
-			t.Errorf("--%s=%q, want %q", flag, args[flag], want)
-		}
-	}
+	})
 	secrets := map[string]string{}
 	for _, v := range d.Spec.Template.Spec.Volumes {
 		if v.Secret != nil {
@@ -450,5 +437,15 @@ func TestChartKEDAScaler(t *testing.T) {
 	checkInstall(t, plain, install{external: false, tls: "generate", kedaScaler: true})
 	if _, err := RenderChart(chartDir, "rtcscale", namespace, `kedaScaler: {enabled: true, insecurePlaintext: true, clientCA: {secretName: x}}`); err == nil || !strings.Contains(err.Error(), "insecurePlaintext takes no") {
 		t.Errorf("plaintext with a client CA: %v, want refused", err)
+	}
+}
+
+// wantFlags reports each flag of want whose value in args differs.
+func wantFlags(t *testing.T, args, want map[string]string) {
+	t.Helper()
+	for flag, v := range want {
+		if args[flag] != v {
+			t.Errorf("--%s=%q, want %q", flag, args[flag], v)
+		}
 	}
 }

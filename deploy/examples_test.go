@@ -24,9 +24,22 @@ var sidecarGauges = []string{
 // names the adapter serves, and each metric's comment shows the exact
 // request the HPA controller will make.
 func TestExampleHPAs(t *testing.T) {
-	files, err := filepath.Glob("examples/hpa-*.yaml")
-	if err != nil || len(files) < 4 {
-		t.Fatalf("example HPAs %v: %v", files, err)
+	forExamples(t, "examples/hpa-*.yaml", 4, func(t *testing.T, raw []byte, objs []object) {
+		if len(objs) != 1 || objs[0].Kind != "HorizontalPodAutoscaler" {
+			t.Fatalf("want one HorizontalPodAutoscaler, got %v", keys(objs))
+		}
+		hpa := objs[0].Obj.(*autoscalingv2.HorizontalPodAutoscaler)
+		checkExampleHPA(t, hpa, string(raw))
+	})
+}
+
+// forExamples runs check on each example file that matches pattern, of
+// which there must be at least n, decoded strictly.
+func forExamples(t *testing.T, pattern string, n int, check func(t *testing.T, raw []byte, objs []object)) {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) < n {
+		t.Fatalf("examples %s: %v, %v; want at least %d", pattern, files, err, n)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -38,11 +51,7 @@ func TestExampleHPAs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(objs) != 1 || objs[0].Kind != "HorizontalPodAutoscaler" {
-				t.Fatalf("want one HorizontalPodAutoscaler, got %v", keys(objs))
-			}
-			hpa := objs[0].Obj.(*autoscalingv2.HorizontalPodAutoscaler)
-			checkExampleHPA(t, hpa, string(raw))
+			check(t, raw, objs)
 		})
 	}
 }

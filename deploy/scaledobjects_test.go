@@ -32,53 +32,39 @@ const scalerAddress = serviceDNS + ":9443"
 // install serves it on, the TriggerAuthentication beside them, and a wake
 // from zero that can work.
 func TestExampleScaledObjects(t *testing.T) {
-	files, err := filepath.Glob("examples/scaledobject-*.yaml")
-	if err != nil || len(files) < 2 {
-		t.Fatalf("example ScaledObjects %v: %v", files, err)
-	}
 	schemas := kedaSchemas(t, "keda.sh_scaledobjects.yaml", "keda.sh_triggerauthentications.yaml")
 	// The metadata checks need no values: GetMetricSpec reads the
 	// metadata only.
 	scaler := kedascaler.NewScaler(nil, time.Second, nil)
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			raw, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
+	forExamples(t, "examples/scaledobject-*.yaml", 2, func(t *testing.T, _ []byte, objs []object) {
+		auths := map[string]bool{}
+		var scaled []map[string]any
+		for _, o := range objs {
+			v, ok := schemas[o.Kind]
+			if !ok {
+				t.Errorf("%s: want only ScaledObjects and TriggerAuthentications", o.key())
+				continue
 			}
-			objs, err := decodeAll(raw)
-			if err != nil {
-				t.Fatal(err)
+			m := *o.Obj.(*map[string]any)
+			if errs := validation.ValidateCustomResource(field.NewPath(o.Kind), m, v.validator); len(errs) > 0 {
+				t.Errorf("%s against KEDA's CRD: %v", o.key(), errs.ToAggregate())
 			}
-			auths := map[string]bool{}
-			var scaled []map[string]any
-			for _, o := range objs {
-				v, ok := schemas[o.Kind]
-				if !ok {
-					t.Errorf("%s: want only ScaledObjects and TriggerAuthentications", o.key())
-					continue
-				}
-				m := *o.Obj.(*map[string]any)
-				if errs := validation.ValidateCustomResource(field.NewPath(o.Kind), m, v.validator); len(errs) > 0 {
-					t.Errorf("%s against KEDA's CRD: %v", o.key(), errs.ToAggregate())
-				}
-				// The apiserver drops fields the schema does not know:
-				// a misspelt one would be lost without a word.
-				if unknown := pruning.PruneWithOptions(runtimeCopy(t, m), v.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}); len(unknown) > 0 {
-					t.Errorf("%s: fields KEDA's CRD does not have: %v", o.key(), unknown)
-				}
-				if o.Kind == "TriggerAuthentication" {
-					auths[o.Namespace+"/"+o.Name] = true
-				} else {
-					scaled = append(scaled, m)
-				}
+			// The apiserver drops fields the schema does not know:
+			// a misspelt one would be lost without a word.
+			if unknown := pruning.PruneWithOptions(runtimeCopy(t, m), v.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}); len(unknown) > 0 {
+				t.Errorf("%s: fields KEDA's CRD does not have: %v", o.key(), unknown)
 			}
-			if len(scaled) != 1 {
-				t.Fatalf("want one ScaledObject, got %d", len(scaled))
+			if o.Kind == "TriggerAuthentication" {
+				auths[o.Namespace+"/"+o.Name] = true
+			} else {
+				scaled = append(scaled, m)
 			}
-			checkScaledObject(t, scaler, scaled[0], auths)
-		})
-	}
+		}
+		if len(scaled) != 1 {
+			t.Fatalf("want one ScaledObject, got %d", len(scaled))
+		}
+		checkScaledObject(t, scaler, scaled[0], auths)
+	})
 }
 
 // scaledObject is what the checks read of one.

@@ -358,7 +358,8 @@ func TestStreamIsActive(t *testing.T) {
 	idle := map[string]float64{pods[0]: 0, pods[1]: 0}
 	r.publish(sample.KindKamailio, "voice", "calls", idle)
 
-	ctx, cancel := context.WithCancel(context.Background())
+	// A push that never comes fails the test rather than hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	stream, err := r.scaler.StreamIsActive(ctx, ref("voice", map[string]string{"gauge": "calls", "labelSelector": "app=kamailio", "target": "20", "activationThreshold": "2"}))
 	if err != nil {
 		t.Fatal(err)
@@ -401,7 +402,9 @@ func TestStreamEndsOnMistake(t *testing.T) {
 	r := newRig(t, TLS{Insecure: true}, nil)
 	pods := r.statefulSet("meet", "jvb", 1)
 	r.publish(sample.KindJVB, "meet", "participants", map[string]float64{pods[0]: 3})
-	stream, err := r.scaler.StreamIsActive(context.Background(), ref("meet", map[string]string{"gauge": "participants", "workload": "statefulsets.apps/jbv", "target": "100"}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream, err := r.scaler.StreamIsActive(ctx, ref("meet", map[string]string{"gauge": "participants", "workload": "statefulsets.apps/jbv", "target": "100"}))
 	if err != nil {
 		t.Fatal(err)
 	}
