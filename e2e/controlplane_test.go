@@ -110,6 +110,19 @@ func waitReady(ctx context.Context, t *testing.T, cp *framework.Environment, ns,
 	}
 }
 
+// apply applies objs by server-side apply as the environment's admin. Its
+// Applier is new, so its discovery sees every CRD installed so far (KEDA's).
+func apply(ctx context.Context, t *testing.T, e *framework.Environment, objs ...*unstructured.Unstructured) {
+	t.Helper()
+	applier, err := framework.NewApplier(e.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applier.Apply(ctx, objs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // repoManifests reads the objects of a manifest of the checkout, path
 // relative to its root.
 func repoManifests(t *testing.T, path string) []*unstructured.Unstructured {

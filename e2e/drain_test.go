@@ -116,20 +116,14 @@ func grantDeletionCost(ctx context.Context, t *testing.T, e *framework.Environme
 	for _, o := range objs {
 		o.SetNamespace(ns) // as an operator copies the component for a namespace
 	}
-	applier, err := framework.NewApplier(e.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := applier.Apply(ctx, objs...); err != nil {
-		t.Fatal(err)
-	}
+	apply(ctx, t, e, objs...)
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 		User:               "system:serviceaccount:rtcscale:rtcscale-adapter",
 		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:rtcscale", "system:authenticated"},
 		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "pods"},
 	}}
 	var reason string
-	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		r, err := e.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
 		if err != nil {
 			return false, err

@@ -98,13 +98,7 @@ func startExampleHPA(ctx context.Context, t *testing.T, e *framework.Environment
 	w.sidecars.SetLoad(load)
 	each := load / float64(replicas)
 	waitPodValues(ctx, t, e, w, func(v map[string]float64) bool { return len(v) == int(replicas) && allEqual(v, each) })
-	applier, err := framework.NewApplier(e.Admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := applier.Apply(ctx, obj); err != nil {
-		t.Fatal(err)
-	}
+	apply(ctx, t, e, obj)
 	return w
 }
 
@@ -163,6 +157,13 @@ func forecastEnvironment(ctx context.Context, t *testing.T, ns, name string) (*f
 	if err != nil {
 		t.Fatal(err)
 	}
+	stopAtEnd(t, e)
+	return e, rampAt
+}
+
+// stopAtEnd stops an environment of t's own when t ends, keeping its logs
+// if t failed, and fails t if the adapter's log shows a problem.
+func stopAtEnd(t *testing.T, e *framework.Environment) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			e.StopKeepDir()
@@ -172,7 +173,6 @@ func forecastEnvironment(ctx context.Context, t *testing.T, ns, name string) (*f
 		e.Stop()
 	})
 	checkAdapterLog(t, e.Adapter)
-	return e, rampAt
 }
 
 // writeRampHistory writes the workload key's calls, a value a minute for

@@ -329,9 +329,17 @@ func createHPA(ctx context.Context, t *testing.T, e *framework.Environment, ns s
 }
 
 // waitScaled waits until the Deployment runs want Ready replicas and its
-// HPA reports want current and desired replicas with ScalingActive=True. It
-// fails at once if the Deployment is scaled above max on the way.
+// HPA (of the same name) reports want current and desired replicas with
+// ScalingActive=True. It fails at once if the Deployment is scaled above
+// max on the way.
 func waitScaled(ctx context.Context, t *testing.T, e *framework.Environment, ns, name string, want, max int32) *autoscalingv2.HorizontalPodAutoscaler {
+	t.Helper()
+	return waitScaledBy(ctx, t, e, ns, name, name, want, max)
+}
+
+// waitScaledBy is waitScaled for a Deployment and the HPA called hpa that
+// scales it (as one KEDA generates for a ScaledObject).
+func waitScaledBy(ctx context.Context, t *testing.T, e *framework.Environment, ns, name, hpa string, want, max int32) *autoscalingv2.HorizontalPodAutoscaler {
 	t.Helper()
 	d, err := framework.Until(ctx, e.Client.AppsV1().Deployments(ns), name, func(d *appsv1.Deployment) (bool, error) {
 		if r := *d.Spec.Replicas; r > max {
@@ -342,9 +350,9 @@ func waitScaled(ctx context.Context, t *testing.T, e *framework.Environment, ns,
 	})
 	if err != nil {
 		t.Fatalf("deployment %s/%s never settled at %d ready replicas: %v; spec.replicas %d, status %+v; HPA %s",
-			ns, name, want, err, ptr.Deref(d.Spec.Replicas, -1), d.Status, describeHPA(e, ns, name))
+			ns, name, want, err, ptr.Deref(d.Spec.Replicas, -1), d.Status, describeHPA(e, ns, hpa))
 	}
-	return waitHPA(ctx, t, e, ns, name, fmt.Sprintf("%d current and desired replicas, ScalingActive=True", want), func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
+	return waitHPA(ctx, t, e, ns, hpa, fmt.Sprintf("%d current and desired replicas, ScalingActive=True", want), func(h *autoscalingv2.HorizontalPodAutoscaler) bool {
 		c := hpaCondition(h, autoscalingv2.ScalingActive)
 		return h.Status.CurrentReplicas == want && h.Status.DesiredReplicas == want && c != nil && c.Status == corev1.ConditionTrue
 	})

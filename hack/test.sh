@@ -37,11 +37,12 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-# The e2e tests run a Kubernetes control plane built from source (e2e/tools).
-# Build it first, or find it in $RTCSCALE_E2E_CACHE, so that a first run's
-# build does not count against go test's -timeout.
+# The e2e tests run a Kubernetes control plane (e2e/tools) and KEDA
+# (e2e/tools/keda) built from source. Build them first, or find them in
+# $RTCSCALE_E2E_CACHE, so that a first run's build does not count against go
+# test's -timeout.
 if [ "${RTCSCALE_E2E:-}" != 0 ]; then
-  echo "== e2e control plane binaries, built once, then cached (at ${SECONDS}s)"
+  echo "== e2e control plane and KEDA binaries, built once, then cached (at ${SECONDS}s)"
   go run ./e2e/cmd/controlplane -build-only
 fi
 

@@ -1,15 +1,11 @@
 package framework
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -47,7 +43,15 @@ type AdapterOptions struct {
 	NATSURL string
 	// Args are further flags, e.g. --stale-after.
 	Args []string
+	// NoExternalMetrics is for a cluster where another adapter (KEDA's
+	// metrics apiserver) owns external.metrics.k8s.io: the adapter runs
+	// with --enable-external-metrics=false and its external APIService is
+	// not applied, as components/no-external-metrics does.
+	NoExternalMetrics bool
 }
+
+// externalMetricsGroup is the API group one adapter per cluster serves.
+const externalMetricsGroup = "external.metrics.k8s.io"
 
 // Adapter is `rtcscale adapter` running as a process outside the cluster,
 // registered with the aggregation layer through the APIServices of
@@ -99,27 +103,12 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 	if err != nil {
 		return nil, err
 	}
-	var rbac []*unstructured.Unstructured
-	for _, f := range []string{namespaceManifest, rbacManifest} {
-		objs, err := ReadManifests(filepath.Join(manifests, f))
-		if err != nil {
-			return nil, err
-		}
-		rbac = append(rbac, objs...)
-	}
-	if err := applier.Apply(ctx, rbac...); err != nil {
-		return nil, err
-	}
-	sa := findKind(rbac, "ServiceAccount")
-	if sa == nil {
-		return nil, fmt.Errorf("%s has no ServiceAccount", rbacManifest)
-	}
 	dir := filepath.Join(cp.Dir, "adapter")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	a := &Adapter{Kubeconfig: filepath.Join(dir, "adapter.kubeconfig")}
-	if err := cp.writeTokenKubeconfig(ctx, a.Kubeconfig, sa.GetNamespace(), sa.GetName()); err != nil {
+	if _, err := cp.applyServiceAccount(ctx, applier, manifests, []string{namespaceManifest, rbacManifest}, a.Kubeconfig); err != nil {
 		return nil, err
 	}
 
@@ -164,6 +153,9 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(ports[1]),
 		"--v=2",
 	}, opts.Args...)
+	if opts.NoExternalMetrics {
+		args = append(args, "--enable-external-metrics=false")
+	}
 	if a.Process, err = StartProcess("rtcscale-adapter", filepath.Join(cp.Dir, "logs"), opts.Binary, args...); err != nil {
 		return nil, err
 	}
@@ -172,10 +164,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			a.Process.Stop()
 		}
 	}()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(a.CA.CertPEM)
-	direct := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if err := waitHealthy(ctx, a.Process, direct, a.URL+"/readyz"); err != nil {
+	if err := waitHealthy(ctx, a.Process, a.CA.HTTPClient(), a.URL+"/readyz"); err != nil {
 		if lines, _ := a.Problems(); len(lines) > 0 {
 			return nil, fmt.Errorf("%w\n%s", err, strings.Join(lines, "\n"))
 		}
@@ -185,7 +174,12 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 	// Reach the adapter from the apiserver; see the comment above.
 	port := int64(ports[0])
 	caBundle := base64.StdEncoding.EncodeToString(a.CA.CertPEM)
+	apply := apiObjs[:0:0]
 	for _, obj := range apiObjs {
+		if group, _, _ := unstructured.NestedString(obj.Object, "spec", "group"); opts.NoExternalMetrics && group == externalMetricsGroup {
+			continue
+		}
+		apply = append(apply, obj)
 		switch obj.GetKind() {
 		case "Service":
 			obj.Object["spec"] = map[string]any{"type": "ExternalName", "externalName": "localhost"}
@@ -199,7 +193,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			a.APIServices = append(a.APIServices, obj.GetName())
 		}
 	}
-	if err := applier.Apply(ctx, apiObjs...); err != nil {
+	if err := applier.Apply(ctx, apply...); err != nil {
 		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(cp.Admin)
@@ -211,7 +205,7 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 			if err := a.Process.ExitError(); err != nil {
 				return false, err
 			}
-			return apiServiceAvailable(u), nil
+			return ConditionStatus(u, "Available") == "True", nil
 		})
 		if err != nil {
 			conds, _, _ := unstructured.NestedSlice(last.Object, "status", "conditions")
@@ -219,6 +213,37 @@ func StartAdapter(ctx context.Context, cp *ControlPlane, repoRoot string, opts A
 		}
 	}
 	return a, nil
+}
+
+// applyServiceAccount applies the manifests files (relative to dir), among
+// them one ServiceAccount with its RBAC, and writes at kubeconfig a
+// kubeconfig that authenticates as that ServiceAccount, which it returns.
+func (cp *ControlPlane) applyServiceAccount(ctx context.Context, applier *Applier, dir string, files []string, kubeconfig string) (*unstructured.Unstructured, error) {
+	objs, err := readAll(dir, files)
+	if err != nil {
+		return nil, err
+	}
+	if err := applier.Apply(ctx, objs...); err != nil {
+		return nil, err
+	}
+	sa := findKind(objs, "ServiceAccount")
+	if sa == nil {
+		return nil, fmt.Errorf("%s: no ServiceAccount in %v", dir, files)
+	}
+	return sa, cp.writeTokenKubeconfig(ctx, kubeconfig, sa.GetNamespace(), sa.GetName())
+}
+
+// readAll reads the manifests of files, relative to dir, in order.
+func readAll(dir string, files []string) ([]*unstructured.Unstructured, error) {
+	var all []*unstructured.Unstructured
+	for _, f := range files {
+		objs, err := ReadManifests(filepath.Join(dir, f))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, objs...)
+	}
+	return all, nil
 }
 
 func findKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
@@ -230,14 +255,18 @@ func findKind(objs []*unstructured.Unstructured, kind string) *unstructured.Unst
 	return nil
 }
 
-func apiServiceAvailable(u *unstructured.Unstructured) bool {
+// ConditionStatus is the status ("True", "False", "Unknown") of the
+// condition typ in u's status (an APIService's Available, a CRD's
+// Established, a ScaledObject's Ready), "" if u has no such condition.
+func ConditionStatus(u *unstructured.Unstructured, typ string) string {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == "Available" {
-			return m["status"] == "True"
+		if m, ok := c.(map[string]any); ok && m["type"] == typ {
+			s, _ := m["status"].(string)
+			return s
 		}
 	}
-	return false
+	return ""
 }
 
 // writeTokenKubeconfig writes a kubeconfig that authenticates as the
@@ -256,23 +285,15 @@ func (cp *ControlPlane) writeTokenKubeconfig(ctx context.Context, path, namespac
 // the apiserver refused (a permission deploy/'s RBAC lacks) or a data race
 // (when built with the race detector), whatever the adapter did about them.
 func (a *Adapter) Problems() ([]string, error) {
-	f, err := os.Open(a.Process.LogFile)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		switch l := sc.Text(); {
+	return a.Process.scanLog(func(l string) string {
+		switch {
 		case strings.Contains(l, "forbidden"):
-			lines = append(lines, "refused by the apiserver (missing RBAC in "+manifestDir+"/"+rbacManifest+"?): "+l)
+			return "refused by the apiserver (missing RBAC in " + manifestDir + "/" + rbacManifest + "?): " + l
 		case strings.Contains(l, "WARNING: DATA RACE"):
-			lines = append(lines, "data race in the adapter, see "+a.Process.LogFile)
+			return "data race in the adapter, see " + a.Process.LogFile
 		}
-	}
-	return lines, sc.Err()
+		return ""
+	})
 }
 
 // Stop stops the adapter process.

@@ -21,10 +21,14 @@ type Binaries struct {
 	KubeControllerManager string
 }
 
-// toolBuild is a module pinned in e2e/tools whose version keys a cache folder
-// (<name>-<version>), and the main packages built from it.
+// toolBuild is a module pinned in a tools module (e2e/tools, or a module
+// under it) whose version keys a cache folder (<name>-<version>), and the
+// main packages built from it.
 type toolBuild struct {
-	name       string
+	name string
+	// toolsDir is the tools module that pins modulePath, relative to the
+	// repository root.
+	toolsDir   string
 	modulePath string
 	binaries   []binary
 	// ldflags returns the linker flags for this module version (e.g. the
@@ -34,9 +38,11 @@ type toolBuild struct {
 
 type binary struct{ name, pkg string }
 
-var toolBuilds = []toolBuild{
+// controlPlaneBuilds are the binaries of every environment.
+var controlPlaneBuilds = []toolBuild{
 	{
 		name:       "kubernetes",
+		toolsDir:   "e2e/tools",
 		modulePath: "k8s.io/kubernetes",
 		binaries: []binary{
 			{"kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver"},
@@ -46,6 +52,7 @@ var toolBuilds = []toolBuild{
 	},
 	{
 		name:       "etcd",
+		toolsDir:   "e2e/tools",
 		modulePath: "go.etcd.io/etcd/server/v3",
 		binaries:   []binary{{"etcd", "go.etcd.io/etcd/server/v3"}},
 	},
@@ -54,6 +61,9 @@ var toolBuilds = []toolBuild{
 type moduleInfo struct {
 	Path    string
 	Version string
+	// Dir is the module's source in the module cache, when it has been
+	// downloaded (it has once its binaries are built).
+	Dir string
 }
 
 // kubernetesLDFlags stamps the version the way Kubernetes' own build does
@@ -101,26 +111,11 @@ func CacheDir(repoRoot string) string {
 // callers (several test processes) serialize on a lock file, so each version
 // is built once.
 func EnsureBinaries(ctx context.Context, repoRoot string, log io.Writer) (Binaries, error) {
-	builds, err := resolve(ctx, repoRoot)
+	builds, err := ensure(ctx, repoRoot, controlPlaneBuilds, log)
 	if err != nil {
 		return Binaries{}, err
 	}
-	unlock, err := lockFile(filepath.Join(filepath.Dir(builds[0].dir), ".lock"))
-	if err != nil {
-		return Binaries{}, err
-	}
-	defer unlock()
-	dirs := make(map[string]string, len(builds))
-	for _, b := range builds {
-		dirs[b.name] = b.dir
-		if complete(b.dir, b.binaries) {
-			continue
-		}
-		if err := build(ctx, filepath.Join(repoRoot, "e2e", "tools"), b, log); err != nil {
-			return Binaries{}, err
-		}
-	}
-	k8s, etcd := dirs["kubernetes"], dirs["etcd"]
+	k8s, etcd := builds["kubernetes"].dir, builds["etcd"].dir
 	return Binaries{
 		Etcd:                  filepath.Join(etcd, "etcd"),
 		KubeAPIServer:         filepath.Join(k8s, "kube-apiserver"),
@@ -131,7 +126,40 @@ func EnsureBinaries(ctx context.Context, repoRoot string, log io.Writer) (Binari
 // BinariesCached reports whether EnsureBinaries would find every binary in
 // the cache, without building.
 func BinariesCached(ctx context.Context, repoRoot string) bool {
-	builds, err := resolve(ctx, repoRoot)
+	return cached(ctx, repoRoot, controlPlaneBuilds)
+}
+
+// ensure returns tools resolved by name, building any whose binaries are
+// not yet in the cache. Every caller, whatever its tools, takes the one
+// lock of the cache folder: two processes never build the same version, and
+// builds never compete with each other for the CPU.
+func ensure(ctx context.Context, repoRoot string, tools []toolBuild, log io.Writer) (map[string]resolvedBuild, error) {
+	builds, err := resolve(ctx, repoRoot, tools)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(filepath.Join(filepath.Dir(builds[0].dir), ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	byName := make(map[string]resolvedBuild, len(builds))
+	for _, b := range builds {
+		byName[b.name] = b
+		if complete(b.dir, b.binaries) {
+			continue
+		}
+		if err := build(ctx, filepath.Join(repoRoot, b.toolsDir), b, log); err != nil {
+			return nil, err
+		}
+	}
+	return byName, nil
+}
+
+// cached reports whether ensure would find every binary of tools in the
+// cache, without building.
+func cached(ctx context.Context, repoRoot string, tools []toolBuild) bool {
+	builds, err := resolve(ctx, repoRoot, tools)
 	if err != nil {
 		return false
 	}
@@ -143,23 +171,22 @@ func BinariesCached(ctx context.Context, repoRoot string) bool {
 	return true
 }
 
-// resolvedBuild is a toolBuild at the version e2e/tools pins, with its cache
-// folder.
+// resolvedBuild is a toolBuild at the version its tools module pins, with
+// its cache folder.
 type resolvedBuild struct {
 	toolBuild
 	info moduleInfo
 	dir  string
 }
 
-func resolve(ctx context.Context, repoRoot string) ([]resolvedBuild, error) {
-	toolsDir := filepath.Join(repoRoot, "e2e", "tools")
+func resolve(ctx context.Context, repoRoot string, tools []toolBuild) ([]resolvedBuild, error) {
 	cache := filepath.Join(CacheDir(repoRoot), runtime.GOOS+"_"+runtime.GOARCH)
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return nil, err
 	}
 	var builds []resolvedBuild
-	for _, b := range toolBuilds {
-		m, err := toolModule(ctx, toolsDir, b.modulePath)
+	for _, b := range tools {
+		m, err := toolModule(ctx, filepath.Join(repoRoot, b.toolsDir), b.modulePath)
 		if err != nil {
 			return nil, err
 		}
@@ -193,6 +220,26 @@ func toolModule(ctx context.Context, toolsDir, module string) (moduleInfo, error
 		return m, fmt.Errorf("go list -m %s: no version (is it required in %s/go.mod?)", module, toolsDir)
 	}
 	return m, nil
+}
+
+// moduleSource returns m's folder in the module cache, downloading the
+// module if the binaries came from the cache and the source did not.
+func moduleSource(ctx context.Context, toolsDir string, m moduleInfo) (string, error) {
+	if m.Dir != "" {
+		return m.Dir, nil
+	}
+	cmd := goCommand(ctx, toolsDir, "mod", "download", "-json", m.Path+"@"+m.Version)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s@%s: %v: %s", m.Path, m.Version, err, stderr.Bytes())
+	}
+	var d struct{ Dir string }
+	if err := json.Unmarshal(out, &d); err != nil || d.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: no folder in %q (%v)", m.Path, m.Version, out, err)
+	}
+	return d.Dir, nil
 }
 
 // build compiles b's binaries into a temporary folder next to dir and renames

@@ -2,8 +2,6 @@ package framework
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -212,8 +210,7 @@ func Start(ctx context.Context, bins Binaries, opts Options) (_ *ControlPlane, e
 	if err != nil {
 		return nil, err
 	}
-	kcmHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
-	if err := waitHealthy(ctx, kcm, kcmHTTP, "https://127.0.0.1:"+strconv.Itoa(kcmPort)+"/healthz"); err != nil {
+	if err := waitHealthy(ctx, kcm, pki.ca.HTTPClient(), "https://127.0.0.1:"+strconv.Itoa(kcmPort)+"/healthz"); err != nil {
 		return nil, err
 	}
 
@@ -286,7 +283,6 @@ type filePair struct{ cert, key string }
 
 type pkiFiles struct {
 	ca                  *CA
-	pool                *x509.CertPool
 	caFile              string
 	frontProxyCAFile    string
 	serving, kcmServing filePair
@@ -308,8 +304,6 @@ func (cp *ControlPlane) writePKI() (*pkiFiles, error) {
 		return nil, err
 	}
 	cp.CA = p.ca
-	p.pool = x509.NewCertPool()
-	p.pool.AppendCertsFromPEM(p.ca.CertPEM)
 	p.caFile = filepath.Join(dir, "ca.crt")
 	if err := os.WriteFile(p.caFile, p.ca.CertPEM, 0o644); err != nil {
 		return nil, err

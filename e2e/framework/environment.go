@@ -19,6 +19,8 @@ type Environment struct {
 	// Conn is a NATS connection for publishing samples.
 	Conn    *nats.Conn
 	Adapter *Adapter
+	// KEDA runs when EnvironmentOptions.KEDA is set.
+	KEDA *KEDA
 }
 
 // EnvironmentOptions configure an Environment.
@@ -37,6 +39,10 @@ type EnvironmentOptions struct {
 	// BeforeAdapter, if set, runs once NATS is up and before the adapter
 	// starts: to fill the history stream the adapter loads when it starts.
 	BeforeAdapter func(context.Context, *Environment) error
+	// KEDA runs KEDA's operator and metrics apiserver (StartKEDA), built
+	// from e2e/tools/keda. KEDA then owns external.metrics.k8s.io, so the
+	// adapter runs with AdapterOptions.NoExternalMetrics.
+	KEDA bool
 }
 
 // StartEnvironment builds what is missing (the pinned binaries, rtcscale)
@@ -48,6 +54,12 @@ func StartEnvironment(ctx context.Context, repoRoot string, opts EnvironmentOpti
 	bins, err := EnsureBinaries(ctx, repoRoot, opts.Log)
 	if err != nil {
 		return nil, err
+	}
+	var kedaBins KEDABinaries
+	if opts.KEDA {
+		if kedaBins, err = EnsureKEDABinaries(ctx, repoRoot, opts.Log); err != nil {
+			return nil, err
+		}
 	}
 	env := &Environment{}
 	defer func() {
@@ -76,16 +88,21 @@ func StartEnvironment(ctx context.Context, repoRoot string, opts EnvironmentOpti
 	}
 	fmt.Fprintf(opts.Log, "e2e: starting rtcscale adapter\n")
 	env.Adapter, err = StartAdapter(ctx, env.ControlPlane, repoRoot, AdapterOptions{
-		Binary: rtcscale, NATSURL: env.NATS.ClientURL(), Args: opts.AdapterArgs,
+		Binary: rtcscale, NATSURL: env.NATS.ClientURL(), Args: opts.AdapterArgs, NoExternalMetrics: opts.KEDA,
 	})
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(opts.Log, "e2e: adapter registered: %v\n", env.Adapter.APIServices)
+	if opts.KEDA {
+		if env.KEDA, err = StartKEDA(ctx, env.ControlPlane, kedaBins, opts.Log); err != nil {
+			return nil, err
+		}
+	}
 	return env, nil
 }
 
-// Stop stops the adapter, NATS and the control plane, and removes the
+// Stop stops KEDA, the adapter, NATS and the control plane, and removes the
 // working folder if it was temporary.
 func (e *Environment) Stop() { e.stop(false) }
 
@@ -93,6 +110,9 @@ func (e *Environment) Stop() { e.stop(false) }
 func (e *Environment) StopKeepDir() { e.stop(true) }
 
 func (e *Environment) stop(keep bool) {
+	if e.KEDA != nil {
+		e.KEDA.Stop()
+	}
 	if e.Adapter != nil {
 		e.Adapter.Stop()
 	}
@@ -112,15 +132,24 @@ func (e *Environment) Check() error {
 	if err := e.ControlPlane.Check(); err != nil {
 		return err
 	}
+	if e.KEDA != nil {
+		if err := e.KEDA.Check(); err != nil {
+			return err
+		}
+	}
 	return e.Adapter.Process.ExitError()
 }
 
 // Describe tells a person how to reach the environment.
 func (e *Environment) Describe() string {
-	return fmt.Sprintf(`  export KUBECONFIG=%s
+	s := fmt.Sprintf(`  export KUBECONFIG=%s
   kubectl get --raw /apis/custom.metrics.k8s.io/v1beta2
   NATS (publish samples here): %s
   adapter: %s (self-metrics and probes: %s)
   logs: %s
 `, e.AdminKubeconfig, e.NATS.ClientURL(), e.Adapter.URL, e.Adapter.OpsURL, filepath.Join(e.Dir, "logs"))
+	if e.KEDA != nil {
+		s += fmt.Sprintf("  KEDA %s (owns external.metrics.k8s.io): kubectl get scaledobjects -A\n", e.KEDA.Version)
+	}
+	return s
 }

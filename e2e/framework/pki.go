@@ -5,12 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,6 +27,14 @@ type CA struct {
 	key  crypto.Signer
 	// CertPEM is the CA certificate, for client-ca files and caBundles.
 	CertPEM []byte
+}
+
+// HTTPClient is an HTTPS client that trusts only ca, for probing a
+// server whose serving certificate ca signed.
+func (ca *CA) HTTPClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 // KeyPair is a PEM certificate and its private key.

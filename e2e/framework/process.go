@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,13 @@ var running = struct {
 // (Pdeathsig), which covers `go test -timeout` and SIGKILL; Stop and StopAll
 // cover every orderly exit.
 func StartProcess(name, logDir, bin string, args ...string) (*Process, error) {
+	return startProcess(name, logDir, bin, nil, args)
+}
+
+// startProcess is StartProcess with env added to this process's
+// environment, for programs configured through environment variables (as
+// KEDA's are, by its Deployments' env).
+func startProcess(name, logDir, bin string, env, args []string) (*Process, error) {
 	logFile := filepath.Join(logDir, name+".log")
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -45,6 +53,9 @@ func StartProcess(name, logDir, bin string, args ...string) (*Process, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -128,6 +139,25 @@ func StopOnSignal(cleanup func()) {
 		}
 		os.Exit(1)
 	}()
+}
+
+// scanLog returns what report makes of each line of the process's log, for
+// the lines it reports ("" passes a line over).
+func (p *Process) scanLog(report func(line string) string) ([]string, error) {
+	f, err := os.Open(p.LogFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if r := report(sc.Text()); r != "" {
+			lines = append(lines, r)
+		}
+	}
+	return lines, sc.Err()
 }
 
 // tail returns up to n last lines of a file, for error messages.
