@@ -247,22 +247,9 @@ func (cp *ControlPlane) Check() error {
 	return nil
 }
 
-// Logs lists the processes' log files.
-func (cp *ControlPlane) Logs() []string {
-	var files []string
-	for _, p := range cp.procs {
-		files = append(files, p.LogFile)
-	}
-	return files
-}
-
 // Stop stops the fake kubelet and every process, newest first, and removes
 // the working folder if Start created it and keep is false.
 func (cp *ControlPlane) Stop() { cp.stop(false) }
-
-// StopKeepDir is Stop without removing the working folder, so that logs
-// survive a failed run.
-func (cp *ControlPlane) StopKeepDir() { cp.stop(true) }
 
 func (cp *ControlPlane) stop(keep bool) {
 	if cp.stopCh != nil {

@@ -54,9 +54,6 @@ func NewKubelet(client kubernetes.Interface, node string, readyAfter time.Durati
 	}
 }
 
-// Node is the name of the node the kubelet runs pods on.
-func (k *Kubelet) Node() string { return k.node }
-
 // Start registers the node and runs the pod loop until ctx ends.
 func (k *Kubelet) Start(ctx context.Context) error {
 	if err := k.registerNode(ctx); err != nil {

@@ -73,9 +73,6 @@ func startProcess(name, logDir, bin string, env, args []string) (*Process, error
 	return p, nil
 }
 
-// Done is closed when the process has exited.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
 // ExitError describes how an exited process ended, with the end of its log.
 func (p *Process) ExitError() error {
 	select {
