@@ -8,8 +8,8 @@
 // together with its neighbours already in the page cache: at start-up the
 // adapter holds 60 MiB of its binary's pages, most of which it never reads
 // again (docs/benchmarks.md, "The adapter's memory"). Those pages are clean
-// copies of the file, so unmapping them is safe: the page cache keeps them
-// for as long as the kernel likes, and a page the process reads again is
-// mapped back by a minor fault, the same as after the kernel reclaimed it
-// under memory pressure.
+// copies of the file, so unmapping them is safe, and so is dropping them
+// from the page cache: a page the process reads again is mapped back by a
+// fault, the same as after the kernel reclaimed it under memory pressure,
+// but alone rather than with the 2 MiB piece of the file it was cached in.
 package exepages

@@ -3,8 +3,12 @@
 package exepages
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReadOnlyMappings(t *testing.T) {
@@ -45,12 +49,18 @@ var written = 1
 
 func TestReleaseGivesBackExecutablePages(t *testing.T) {
 	written = 42
+	cachedBefore, _ := cachedPages(t)
 	before, after, err := Release()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if after >= before {
 		t.Errorf("resident file pages %d B before, %d B after: nothing given back", before, after)
+	}
+	if cached, total := cachedPages(t); cached >= cachedBefore {
+		t.Errorf("%d of the executable's %d pages are in the page cache after Release, %d before: none was dropped", cached, total, cachedBefore)
+	} else {
+		t.Logf("%d of the executable's %d pages are in the page cache after Release, %d before", cached, total, cachedBefore)
 	}
 	if written != 42 {
 		t.Errorf("a variable of the data segment reads %d after Release, want 42", written)
@@ -59,4 +69,31 @@ func TestReleaseGivesBackExecutablePages(t *testing.T) {
 	if _, _, err := Release(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// cachedPages counts the pages of the running executable in the page cache
+// (mincore of a mapping of the whole file, which reads none of it).
+func cachedPages(t *testing.T) (cached, total int) {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(b)
+	vec := make([]byte, (len(b)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	for _, v := range vec {
+		cached += int(v & 1)
+	}
+	return cached, len(vec)
 }
