@@ -57,7 +57,7 @@ func (w *Watch) WaitForSync(stop <-chan struct{}) bool {
 // the collector reads (labels, owner, readiness), so their cache costs
 // little more than the pods' names (slim).
 func NewWatch(client kubernetes.Interface, store Store) (*Watch, error) {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(slim))
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(newLabelSets().slim))
 	pods := factory.Core().V1().Pods().Informer()
 	replicaSets := factory.Apps().V1().ReplicaSets().Informer()
 	_, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -137,11 +137,16 @@ func setReplicaSet(store Store, obj any) {
 // what the collector reads of it: a pod with a cachedPod, a ReplicaSet
 // with its metadata. Even emptied, a corev1.Pod is a 1,240-byte struct
 // (its PodSpec alone 592 bytes) and a ReplicaSet 1,168: at 10,000 pods the
-// emptied Pods were 40% of the adapter's heap (docs/benchmarks.md).
-func slim(obj any) (any, error) {
+// emptied Pods were 40% of the adapter's heap (docs/benchmarks.md). Pods
+// with the same labels share one map of them (labelSets).
+func (t *labelSets) slim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		return &cachedPod{ObjectMeta: cacheKeys(&o.ObjectMeta), info: PodInfoFrom(o)}, nil
+		p := &cachedPod{ObjectMeta: cacheKeys(&o.ObjectMeta), info: PodInfoFrom(o), labels: t.intern(o.Labels)}
+		if p.labels != nil {
+			p.info.Labels = p.labels.m
+		}
+		return p, nil
 	case *appsv1.ReplicaSet:
 		m := cacheKeys(&o.ObjectMeta)
 		if ref := metav1.GetControllerOf(o); ref != nil {
@@ -164,6 +169,9 @@ func cacheKeys(m *metav1.ObjectMeta) metav1.ObjectMeta {
 type cachedPod struct {
 	metav1.ObjectMeta
 	info collector.PodInfo
+	// labels holds the set info.Labels is the map of, so that pods with
+	// the same labels keep sharing it.
+	labels *labelSet
 }
 
 // GetObjectKind is runtime.Object's: the cache never asks a pod's kind.
@@ -172,6 +180,6 @@ func (p *cachedPod) GetObjectKind() schema.ObjectKind { return schema.EmptyObjec
 // DeepCopyObject is runtime.Object's.
 func (p *cachedPod) DeepCopyObject() runtime.Object {
 	c := &cachedPod{ObjectMeta: *p.ObjectMeta.DeepCopy(), info: p.info}
-	c.info.Labels = maps.Clone(p.info.Labels)
+	c.info.Labels = maps.Clone(p.info.Labels) // its own, so no labelSet
 	return c
 }
