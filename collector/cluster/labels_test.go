@@ -31,7 +31,9 @@ func slimmed(t *testing.T, sets *labelSets, p *corev1.Pod) *cachedPod {
 
 func TestSlimSharesEqualLabels(t *testing.T) {
 	sets := newLabelSets()
-	rs := func() map[string]string { return map[string]string{"app": "asterisk", "pod-template-hash": "6d4cf56db6"} }
+	rs := func() map[string]string {
+		return map[string]string{"app": "asterisk", "pod-template-hash": "6d4cf56db6"}
+	}
 	a := slimmed(t, sets, pod("asterisk-6d4cf56db6-a", rs()))
 	b := slimmed(t, sets, pod("asterisk-6d4cf56db6-b", rs()))
 	if !sameMap(a.info.Labels, b.info.Labels) {
