@@ -94,9 +94,10 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	// The package initializers are done: their pages go now, the set-up's
-	// once the informers have synced (Config.ReleaseStartupPages), so
-	// neither adds to the other's peak.
+	// The package initializers are done (package startup gave back the
+	// pages of those before them): their pages go now, the API server's
+	// set-up's once it is built, the rest once the informers have synced
+	// (Config.ReleaseStartupPages), so that none adds to another's peak.
 	server.ReleaseStartupPages("package initializers")
 	restConfig, err := o.base.ClientConfig()
 	if err != nil {
@@ -123,5 +124,6 @@ func (o *adapterOptions) run(ctx context.Context, fs *pflag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	server.ReleaseStartupPages("API server built")
 	return s.Run(ctx, api)
 }

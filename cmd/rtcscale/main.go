@@ -18,6 +18,7 @@ import (
 	cliflag "k8s.io/component-base/cli/flag"
 
 	"github.com/rtcscale/rtcscale/internal/buildinfo"
+	_ "github.com/rtcscale/rtcscale/internal/exepages/startup"
 )
 
 // command is a subcommand. Its flags come in named sections, rtcscale's

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // mapping is one range of the process's address space mapped from a file.
@@ -136,13 +134,18 @@ func Release() (before, after uint64, err error) {
 				return before, 0, err
 			}
 		}
-		if err := unix.Fadvise(int(exe.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-			return before, 0, fmt.Errorf("posix_fadvise %s DONTNEED: %w", exe.Name(), err)
+		if _, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, exe.Fd(), 0, 0, fadvDontNeed, 0, 0); errno != 0 {
+			return before, 0, fmt.Errorf("posix_fadvise %s DONTNEED: %w", exe.Name(), errno)
 		}
 	}
 	after, err = residentFile()
 	return before, after, err
 }
+
+// fadvDontNeed is POSIX_FADV_DONTNEED, which package syscall does not
+// name. (golang.org/x/sys/unix does, but importing it would initialize
+// this package after others whose pages package startup is there to spare.)
+const fadvDontNeed = 4
 
 func madvise(m mapping, advice int) error {
 	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, m.start, m.end-m.start, uintptr(advice)); errno != 0 {

@@ -49,7 +49,10 @@ var written = 1
 
 func TestReleaseGivesBackExecutablePages(t *testing.T) {
 	written = 42
-	cachedBefore, _ := cachedPages(t)
+	cachedBefore, _, err := cachedPages()
+	if err != nil {
+		t.Fatal(err)
+	}
 	before, after, err := Release()
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +60,11 @@ func TestReleaseGivesBackExecutablePages(t *testing.T) {
 	if after >= before {
 		t.Errorf("resident file pages %d B before, %d B after: nothing given back", before, after)
 	}
-	if cached, total := cachedPages(t); cached >= cachedBefore {
+	cached, total, err := cachedPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cached >= cachedBefore {
 		t.Errorf("%d of the executable's %d pages are in the page cache after Release, %d before: none was dropped", cached, total, cachedBefore)
 	} else {
 		t.Logf("%d of the executable's %d pages are in the page cache after Release, %d before", cached, total, cachedBefore)
@@ -73,27 +80,30 @@ func TestReleaseGivesBackExecutablePages(t *testing.T) {
 
 // cachedPages counts the pages of the running executable in the page cache
 // (mincore of a mapping of the whole file, which reads none of it).
-func cachedPages(t *testing.T) (cached, total int) {
+func cachedPages() (cached, total int, err error) {
 	f, err := os.Open("/proc/self/exe")
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
 	b, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
 	defer unix.Munmap(b)
 	vec := make([]byte, (len(b)+os.Getpagesize()-1)/os.Getpagesize())
 	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		t.Fatal(errno)
+		return 0, 0, errno
 	}
 	for _, v := range vec {
 		cached += int(v & 1)
 	}
-	return cached, len(vec)
+	return cached, len(vec), nil
 }
+
+// CachedPages is cachedPages, for startup_test.go.
+var CachedPages = cachedPages
