@@ -117,6 +117,7 @@ func reportMemory(b *testing.B, a *framework.Adapter) {
 	b.ReportMetric(float64(m.RSS)/mib, "rss-MiB")
 	b.ReportMetric(float64(m.Peak)/mib, "peak-rss-MiB")
 	b.ReportMetric(float64(m.File)/mib, "file-rss-MiB")
+	b.ReportMetric(float64(m.MajorFaults), "major-faults")
 	// The Go runtime's own account, from the adapter's self-metrics: the
 	// heap's spans in use, and all it holds from the OS (heap, stacks and
 	// its metadata, mapped whether resident or not).

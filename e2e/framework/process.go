@@ -2,6 +2,7 @@ package framework
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -195,6 +196,10 @@ type Memory struct {
 	// own), File its pages of mapped files (RssFile: the binary's text and
 	// read-only data).
 	Anon, File uint64
+	// MajorFaults counts the pages it has read from disk when it touched
+	// them (majflt of /proc/PID/stat): what giving back the binary's
+	// pages costs.
+	MajorFaults uint64
 }
 
 // Memory reads the running process's resident memory.
@@ -220,6 +225,19 @@ func (p *Process) Memory() (Memory, error) {
 	}
 	if found != len(fields) {
 		return Memory{}, fmt.Errorf("%s: /proc status lacks one of VmRSS, VmHWM, RssAnon, RssFile", p.Name)
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return Memory{}, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	// pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt ...
+	_, rest, _ := bytes.Cut(stat, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 10 {
+		return Memory{}, fmt.Errorf("%s: malformed /proc stat %q", p.Name, stat)
+	}
+	if m.MajorFaults, err = strconv.ParseUint(f[9], 10, 64); err != nil {
+		return Memory{}, fmt.Errorf("%s: /proc stat majflt %q: %w", p.Name, f[9], err)
 	}
 	return m, nil
 }
