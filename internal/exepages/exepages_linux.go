@@ -2,7 +2,6 @@ package exepages
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -103,13 +102,6 @@ func Release() (before, after uint64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	// /proc/self/exe is the file the mappings are of, even if the path
-	// now names another one.
-	exe, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer exe.Close()
 	if before, err = residentFile(); err != nil {
 		return 0, 0, err
 	}
@@ -118,11 +110,18 @@ func Release() (before, after uint64, err error) {
 			return before, 0, err
 		}
 	}
-	// The page cache can only drop clean pages: a binary written moments
-	// ago (go build, go run, go test) has dirty ones. An installed binary
-	// has none and this writes nothing.
-	if err := syscall.Fdatasync(int(exe.Fd())); err != nil && !errors.Is(err, syscall.EROFS) && !errors.Is(err, syscall.EINVAL) {
-		return before, 0, fmt.Errorf("fdatasync %s: %w", exe.Name(), err)
+	// /proc/self/exe is the file the mappings are of, even if the path
+	// now names another one. A binary the process may run but not read
+	// (mode 0111) cannot be opened: its pages are still unmapped, but
+	// they stay cached in their large folios.
+	exe, openErr := os.Open("/proc/self/exe")
+	if openErr == nil {
+		defer exe.Close()
+		// The page cache can only drop clean pages, and a binary written
+		// moments ago (go build, go run, go test) has dirty ones. An
+		// installed binary has none, and this writes nothing; if it
+		// fails, the drop skips the dirty pages, and that is all.
+		_ = syscall.Fdatasync(int(exe.Fd()))
 	}
 	// The other threads run on while this one unmaps, and a page one of
 	// them reads between the unmapping and the drop maps its large folio
@@ -134,12 +133,20 @@ func Release() (before, after uint64, err error) {
 				return before, 0, err
 			}
 		}
+		if openErr != nil {
+			break
+		}
 		if _, _, errno := syscall.Syscall6(syscall.SYS_FADVISE64, exe.Fd(), 0, 0, fadvDontNeed, 0, 0); errno != 0 {
 			return before, 0, fmt.Errorf("posix_fadvise %s DONTNEED: %w", exe.Name(), errno)
 		}
 	}
-	after, err = residentFile()
-	return before, after, err
+	if after, err = residentFile(); err != nil {
+		return before, 0, err
+	}
+	if openErr != nil {
+		return before, after, fmt.Errorf("unmapped, but left in the page cache: %w", openErr)
+	}
+	return before, after, nil
 }
 
 // fadvDontNeed is POSIX_FADV_DONTNEED, which package syscall does not
