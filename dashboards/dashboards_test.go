@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/rtcscale/rtcscale/demo"
+	"github.com/rtcscale/rtcscale/internal/testenv"
 )
 
 type dashboard struct {
@@ -197,10 +198,7 @@ func TestDashboardsStructure(t *testing.T) {
 // its self-metrics every second, and evaluates every panel's query through
 // Prometheus' HTTP API: each must parse and return at least one number.
 func TestPanelsAgainstPrometheus(t *testing.T) {
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Skip("prometheus is not installed (apt-get install -y prometheus); the dashboards' queries were not evaluated")
-	}
+	bin := testenv.LookPath(t, "prometheus", "prometheus")
 	boards := loadDashboards(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()

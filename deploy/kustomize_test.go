@@ -24,6 +24,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+
+	"github.com/rtcscale/rtcscale/internal/testenv"
 )
 
 // allComponents is an overlay with every kustomize component on.
@@ -247,11 +249,8 @@ func servingCertificate(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
 // (the CA's key above all) but not the overlay itself, and that the
 // certificate they make is one the aggregator accepts.
 func TestTLSSecretOverlayGitignore(t *testing.T) {
-	for _, tool := range []string{"bash", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	testenv.LookPath(t, "bash", "bash")
+	testenv.LookPath(t, "openssl", "openssl")
 	doc, err := os.ReadFile("../docs/install.md")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/rtcscale/rtcscale/internal/natstest"
+	"github.com/rtcscale/rtcscale/internal/testenv"
 	"github.com/rtcscale/rtcscale/sample"
 	"github.com/rtcscale/rtcscale/sidecar"
 )
@@ -42,7 +43,7 @@ const (
 //
 // Needs the Debian packages kamailio and sip-tester.
 func TestDispatcherDrainsABackend(t *testing.T) {
-	kamailioBin, sippBin := lookPath(t, "kamailio", "kamailio"), lookPath(t, "sipp", "sip-tester")
+	kamailioBin, sippBin := testenv.LookPath(t, "kamailio", "kamailio"), testenv.LookPath(t, "sipp", "sip-tester")
 	const (
 		loadCalls    = 60   // placed at loadRate over the whole test
 		loadRate     = 10   // calls per second
@@ -167,7 +168,7 @@ func TestDispatcherDrainsABackend(t *testing.T) {
 //
 // Needs the Debian package kamailio.
 func TestDispatcherKeepsTheSetInStep(t *testing.T) {
-	kamailioBin := lookPath(t, "kamailio", "kamailio")
+	kamailioBin := testenv.LookPath(t, "kamailio", "kamailio")
 	dir := t.TempDir()
 	addrA, addrB, addrOther := fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp"))
 	// A is probed (flags 8); B is listed for UDP and TCP; the other

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/rtcscale/rtcscale/internal/testenv"
 	"github.com/rtcscale/rtcscale/sample"
 	"github.com/rtcscale/rtcscale/sidecar"
 )
@@ -27,7 +27,7 @@ import (
 //
 // Needs the Debian packages kamailio and sip-tester.
 func TestKamailioEndToEnd(t *testing.T) {
-	kamailioBin, sippBin := lookPath(t, "kamailio", "kamailio"), lookPath(t, "sipp", "sip-tester")
+	kamailioBin, sippBin := testenv.LookPath(t, "kamailio", "kamailio"), testenv.LookPath(t, "sipp", "sip-tester")
 	const (
 		namespace = "voice"
 		pod       = "kamailio-0"
@@ -122,21 +122,6 @@ func kamailioActiveDialogs(rpc string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(reply.Result["dialog.active_dialogs"])
-}
-
-// lookPath finds a server's binary, naming the Debian package that has it,
-// or skips the test without it, except in CI (CI set, as CI services do),
-// where the real-server tests must run.
-func lookPath(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (apt-get install %s), and CI runs the end-to-end tests", name, pkg)
-		}
-		t.Skipf("%s is not installed (apt-get install %s); skipping the end-to-end test", name, pkg)
-	}
-	return p
 }
 
 func writeTemplate(t testing.TB, from, to string, data any) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtcscale/rtcscale/internal/testenv"
 	"github.com/rtcscale/rtcscale/sample"
 	"github.com/rtcscale/rtcscale/sidecar"
 )
@@ -125,7 +126,7 @@ type rtpengineServer struct {
 // Needs the Debian package rtpengine-daemon.
 func startRTPEngine(t testing.TB) rtpengineServer {
 	t.Helper()
-	bin := lookPath(t, "rtpengine", "rtpengine-daemon")
+	bin := testenv.LookPath(t, "rtpengine", "rtpengine-daemon")
 	ngPort, httpPort, cliPort, portMin := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "udp")
 	portMin -= portMin % 2
 	start(t, bin, "--config-file=none", "--table=-1", "--foreground", "--log-stderr", "--log-level=5",

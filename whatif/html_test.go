@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gonum.org/v1/plot/plotter"
+
+	"github.com/rtcscale/rtcscale/internal/testenv"
 )
 
 // rowsForReport replays a synthetic day in all modes.
@@ -94,10 +96,7 @@ func TestThin(t *testing.T) {
 // TestHTMLReportInChromium renders the report in headless Chromium and
 // checks that the table is there and every embedded plot decodes.
 func TestHTMLReportInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (apt-get install -y chromium); the HTML report is not checked in a browser")
-	}
+	chromium := testenv.LookPath(t, "chromium", "chromium")
 	rows, o := rowsForReport(t)
 	var full, zoom bytes.Buffer
 	if err := Plot(&full, "png", "test", rows, time.Time{}, time.Time{}); err != nil {
@@ -108,7 +107,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var html bytes.Buffer
-	err = WriteHTML(&html, Page{
+	err := WriteHTML(&html, Page{
 		Title:   "test <report>",
 		Command: "rtcscale whatif --trace x.csv",
 		Params:  [][2]string{{"pods", "100 calls"}},
